@@ -1,0 +1,1 @@
+"""User-facing front ends: the `sgt` command line and the Gradio demo."""

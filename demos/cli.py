@@ -1,0 +1,45 @@
+"""The `sgt` console command: one click group whose sub-commands live in each package's `cli.py`.
+
+Sub-commands are imported lazily, so `sgt generate` never imports pyrender, dlib or gradio.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command
+COMMANDS: dict[str, str] = {
+    "generate": "stylegan.cli:generate",
+    "convert": "stylegan.cli:convert",
+    "render": "synthetic.cli:render",
+    "align": "inversion.cli:align",
+    "project": "inversion.cli:project",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a sub-command only when it is called or listed in --help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a package that is not written yet
+            raise click.ClickException(f"sub-command '{name}' is unavailable: {exc}") from exc
+        return getattr(module, attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+def main() -> None:
+    """StyleGAN latent-space editing and face-swapping toolkit."""
+
+
+if __name__ == "__main__":
+    main()
