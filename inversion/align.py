@@ -215,7 +215,7 @@ def warp_ffhq(image: np.ndarray, quad: np.ndarray, qsize: float, output_size: in
                         (quad + 0.5).flatten(), PIL.Image.Resampling.BILINEAR)
     if output_size < transform_size:
         img = img.resize((output_size, output_size), PIL.Image.Resampling.LANCZOS)
-    aligned = np.asarray(img)
+    aligned = np.array(img)  # a writable copy: callers edit crops in place
 
     # Aligned pixel (i, j) samples working-image point quad[0] + (q3 - q0)(i + .5)/S + (q1 - q0)(j + .5)/S
     # (PIL samples pixel centres at +0.5); then undo the crop/pad shift and the shrink resize.

@@ -22,13 +22,16 @@ from .image_io import ImageLike, describe, load_image, to_rgb_uint8
 
 #: dlib landmark indices whose convex hull is the face region: jaw line 0-16, brows 17-26.
 FACE_HULL = tuple(range(27))
+#: How far the brows are lifted (x eye-to-mouth distance) before taking the hull: dlib's brows sit
+#: barely above the eyes, so without it the eroded mask would cut through the eyes.
+BROW_LIFT = 0.35
 
 MaskSpec = Union[Literal["landmarks"], np.ndarray, PIL.Image.Image]
 
 
 def face_mask(landmarks_aligned: np.ndarray, output_size: int, size: int | None = None,
               feather: float = 0.02, erode: float | None = None) -> np.ndarray:
-    """Soft face mask in aligned coordinates.
+    """Soft face mask in aligned coordinates: hull of the jaw and the (lifted) brows, eroded, blurred.
 
     Args:
         landmarks_aligned: [68, 2] landmarks in the aligned image (`AlignedFace.landmarks_aligned`).
@@ -42,7 +45,11 @@ def face_mask(landmarks_aligned: np.ndarray, output_size: int, size: int | None 
         float32 [size, size] in [0, 1]; exactly 0 outside the face hull.
     """
     size = int(size or output_size)
-    points = (np.asarray(landmarks_aligned, np.float64)[list(FACE_HULL)] + 0.5) * size / output_size - 0.5
+    lm = np.asarray(landmarks_aligned, np.float64)
+    up = lm[36:48].mean(axis=0) - (lm[48] + lm[54]) / 2  # mouth -> eyes, works for any roll
+    points = lm[list(FACE_HULL)].copy()
+    points[17:27] += BROW_LIFT * up
+    points = (points + 0.5) * size / output_size - 0.5
     hull = points[scipy.spatial.ConvexHull(points).vertices]
     canvas = PIL.Image.new("L", (size, size), 0)
     PIL.ImageDraw.Draw(canvas).polygon([tuple(p) for p in hull], fill=255)
@@ -102,9 +109,10 @@ def paste_back(
     footprint = float(np.hypot(*aligned_face.matrix[:, 0])) * size  # aligned side in photo pixels
 
     # A generated image much finer than its footprint in the photo would alias when sampled
-    # directly; bring it to the footprint's resolution first.
-    if max(gen.shape[:2]) > 2 * footprint:
-        side = max(int(np.ceil(footprint)), 8)
+    # directly; Lanczos it down to twice the footprint first (at 1x the two resamplings blur
+    # measurably more: round-trip error 2.1 vs 1.1 grey levels on a 1024 crop of a 174 px face).
+    if max(gen.shape[:2]) > 3 * footprint:
+        side = max(int(np.ceil(2 * footprint)), 8)
         gen = np.asarray(PIL.Image.fromarray(gen).resize((side, side), PIL.Image.Resampling.LANCZOS))
     gh, gw = gen.shape[:2]
 
