@@ -30,10 +30,15 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a package that is not written yet
-            raise click.ClickException(f"sub-command '{name}' is unavailable: {exc}") from exc
-        return getattr(module, attr)
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            # Keep `sgt --help` working when one optional dependency is broken; say why on use.
+            reason = f"{type(exc).__name__}: {exc}"
+
+            def unavailable() -> None:
+                raise click.ClickException(f"sub-command '{name}' is unavailable ({reason})")
+
+            return click.Command(name, callback=unavailable, help=f"(unavailable: {reason})")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

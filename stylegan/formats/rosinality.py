@@ -1,0 +1,148 @@
+"""rosinality/stylegan2-pytorch checkpoints (`{g_ema, latent_avg}` and training snapshots) <-> NVlabs
+names. The map is a pure renaming plus reshapes (REFERENCE.md §1): the round trip is exact."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+from stylegan.formats.errors import ArchitectureMismatchError
+
+
+def _layer_to_ours(prefix_ours: str, rest: str) -> tuple[str, str] | None:
+    """Map the part after a rosinality styled-conv prefix to (our suffix, reshape kind)."""
+    table = {
+        "conv.weight": ("weight", "squeeze0"),
+        "conv.modulation.weight": ("affine.weight", ""),
+        "conv.modulation.bias": ("affine.bias", ""),
+        "noise.weight": ("noise_strength", "scalar"),
+        "activate.bias": ("bias", ""),
+        "bias": ("bias", "flat"),  # ToRGB bias [1, 3, 1, 1]
+    }
+    if rest not in table:
+        return None
+    suffix, kind = table[rest]
+    return prefix_ours + suffix, kind
+
+
+def generator_from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Tensor | None,
+                              source: str) -> dict[str, torch.Tensor]:
+    """rosinality `g_ema` state dict (+ `latent_avg`) -> NVlabs-named state dict."""
+    out: dict[str, torch.Tensor] = {}
+    n_convs = len({int(m.group(1)) for k in sd if (m := re.match(r"convs\.(\d+)\.", k))})
+    for key, value in sd.items():
+        if key.endswith(("blur.kernel", "upsample.kernel")):
+            continue  # = 4 x resample_filter, a constant
+        if m := re.fullmatch(r"style\.(\d+)\.(weight|bias)", key):
+            out[f"mapping.fc{int(m.group(1)) - 1}.{m.group(2)}"] = value
+            continue
+        if key == "input.input":
+            out["synthesis.b4.const"] = value[0]
+            continue
+        if m := re.fullmatch(r"noises\.noise_(\d+)", key):
+            i = int(m.group(1))
+            res = 4 if i == 0 else 2 ** ((i + 5) // 2)
+            layer = "conv1" if i == 0 or (i % 2 == 0) else "conv0"
+            out[f"synthesis.b{res}.{layer}.noise_const"] = value[0, 0]
+            continue
+        if m := re.fullmatch(r"conv1\.(.+)", key):
+            prefix, rest = "synthesis.b4.conv1.", m.group(1)
+        elif m := re.fullmatch(r"convs\.(\d+)\.(.+)", key):
+            i = int(m.group(1))
+            prefix, rest = f"synthesis.b{2 ** (i // 2 + 3)}.conv{i % 2}.", m.group(2)
+        elif m := re.fullmatch(r"to_rgb1\.(.+)", key):
+            prefix, rest = "synthesis.b4.torgb.", m.group(1)
+        elif m := re.fullmatch(r"to_rgbs\.(\d+)\.(.+)", key):
+            prefix, rest = f"synthesis.b{2 ** (int(m.group(1)) + 3)}.torgb.", m.group(2)
+        else:
+            raise ArchitectureMismatchError(f"{source}: unexpected rosinality generator key {key!r}")
+        mapped = _layer_to_ours(prefix, rest)
+        if mapped is None:
+            raise ArchitectureMismatchError(f"{source}: unexpected rosinality generator key {key!r}")
+        name, kind = mapped
+        if kind == "squeeze0":
+            value = value[0]
+        elif kind == "scalar":
+            value = value.reshape([])
+        elif kind == "flat":
+            value = value.reshape(-1)
+        out[name] = value
+    if n_convs and "synthesis.b4.const" not in out:
+        raise ArchitectureMismatchError(f"{source}: rosinality generator without input.input")
+    if latent_avg is not None:
+        out["mapping.w_avg"] = latent_avg.reshape(-1)
+    return out
+
+
+def generator_to_rosinality(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """NVlabs-named state dict -> (rosinality `g_ema` state dict, `latent_avg`)."""
+    out: dict[str, torch.Tensor] = {}
+    res_list = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k)))
+    f = sd.get("synthesis.b4.resample_filter")
+    kernel = (f if f is not None else _default_filter()) * 4
+    for key, value in sd.items():
+        if m := re.fullmatch(r"mapping\.fc(\d+)\.(weight|bias)", key):
+            out[f"style.{int(m.group(1)) + 1}.{m.group(2)}"] = value
+    out["input.input"] = sd["synthesis.b4.const"][None]
+    for r in res_list:
+        k = int(np.log2(r)) - 3  # index of the block among the upsampling ones
+        layers = {"conv1": "conv1"} if r == 4 else {"conv0": f"convs.{2 * k}", "conv1": f"convs.{2 * k + 1}"}
+        for ours, theirs in layers.items():
+            p = f"synthesis.b{r}.{ours}."
+            out[f"{theirs}.conv.weight"] = sd[p + "weight"][None]
+            out[f"{theirs}.conv.modulation.weight"] = sd[p + "affine.weight"]
+            out[f"{theirs}.conv.modulation.bias"] = sd[p + "affine.bias"]
+            out[f"{theirs}.noise.weight"] = sd[p + "noise_strength"].reshape(1)
+            out[f"{theirs}.activate.bias"] = sd[p + "bias"]
+            if ours == "conv0":
+                out[f"{theirs}.conv.blur.kernel"] = kernel.clone()
+            idx = 0 if r == 4 else 2 * int(np.log2(r)) - (5 if ours == "conv0" else 4)
+            out[f"noises.noise_{idx}"] = sd[p + "noise_const"][None, None]
+        theirs = "to_rgb1" if r == 4 else f"to_rgbs.{k}"
+        p = f"synthesis.b{r}.torgb."
+        if r > 4:
+            out[f"{theirs}.upsample.kernel"] = kernel.clone()
+        out[f"{theirs}.conv.weight"] = sd[p + "weight"][None]
+        out[f"{theirs}.conv.modulation.weight"] = sd[p + "affine.weight"]
+        out[f"{theirs}.conv.modulation.bias"] = sd[p + "affine.bias"]
+        out[f"{theirs}.bias"] = sd[p + "bias"].reshape(1, -1, 1, 1)
+    return out, sd["mapping.w_avg"].clone()
+
+
+def _default_filter() -> torch.Tensor:
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    f = f.ger(f)
+    return f / f.sum()
+
+
+def discriminator_from_rosinality(sd: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """rosinality `d` state dict -> NVlabs-named residual discriminator state dict."""
+    blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r"convs\.(\d+)\.", k))})
+    if not blocks or "convs.0.0.weight" not in sd:
+        raise ArchitectureMismatchError(f"{source}: not a rosinality discriminator (no convs.0)")
+    top = 2 ** (len(blocks) - 1 + 2)
+    table = {
+        "conv1.0.weight": "conv0.weight", "conv1.1.bias": "conv0.bias",
+        "conv2.1.weight": "conv1.weight", "conv2.2.bias": "conv1.bias", "skip.1.weight": "skip.weight",
+    }
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if key.endswith(".kernel"):
+            continue
+        if key == "convs.0.0.weight":
+            out[f"b{top}.fromrgb.weight"] = value
+        elif key == "convs.0.1.bias":
+            out[f"b{top}.fromrgb.bias"] = value
+        elif m := re.fullmatch(r"convs\.(\d+)\.(.+)", key):
+            res = top // 2 ** (int(m.group(1)) - 1)
+            if m.group(2) not in table:
+                raise ArchitectureMismatchError(f"{source}: unexpected rosinality discriminator key {key!r}")
+            out[f"b{res}.{table[m.group(2)]}"] = value
+        elif key in ("final_conv.0.weight", "final_conv.1.bias"):
+            out["b4.conv." + key.split(".")[-1]] = value
+        elif m := re.fullmatch(r"final_linear\.([01])\.(weight|bias)", key):
+            out[f"b4.{'fc' if m.group(1) == '0' else 'out'}.{m.group(2)}"] = value
+        else:
+            raise ArchitectureMismatchError(f"{source}: unexpected rosinality discriminator key {key!r}")
+    return out

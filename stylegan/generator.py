@@ -1,0 +1,236 @@
+"""StyleGAN2 generator (Karras et al. 2020, config F, 'skip' outputs) with NVlabs' names and API."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from stylegan.layers import FullyConnectedLayer, SynthesisLayer, ToRGBLayer, normalize_2nd_moment
+from stylegan.ops import setup_filter, upsample2d
+from stylegan.utils import assert_shape
+
+NOISE_MODES = ("const", "random", "none")
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything needed to rebuild a generator; written to `config.json` by `save_pretrained`."""
+
+    z_dim: int = 512
+    c_dim: int = 0
+    w_dim: int = 512
+    img_resolution: int = 1024
+    img_channels: int = 3
+    mapping_layers: int = 8
+    mapping_lr_multiplier: float = 0.01
+    channel_base: int = 32768
+    channel_max: int = 512
+    conv_clamp: float | None = None
+    num_fp16_res: int = 0
+    w_avg_beta: float = 0.995
+    channels: dict[int, int] | None = field(default=None)  # explicit {resolution: channels}, overrides base/max
+
+    def __post_init__(self) -> None:
+        r = self.img_resolution
+        if r < 8 or r & (r - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 8, got {r}")
+        if self.channels is not None:
+            self.channels = {int(k): int(v) for k, v in self.channels.items()}
+
+    def channels_at(self, res: int) -> int:
+        if self.channels is not None:
+            return self.channels[res]
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2 ** i for i in range(2, int(np.log2(self.img_resolution)) + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        """Number of w vectors: one per conv plus the final ToRGB (blocks share boundary ws)."""
+        return 2 * len(self.block_resolutions)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if d["channels"] is not None:
+            d["channels"] = {str(k): v for k, v in d["channels"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown generator config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+class MappingNetwork(torch.nn.Module):
+    """z (and optional label c) -> ws `[N, num_ws, w_dim]` through `num_layers` lrelu FC layers."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
+                 lr_multiplier: float = 0.01, w_avg_beta: float = 0.995):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
+        embed_features = w_dim if c_dim else 0
+        features = [z_dim + embed_features] + [w_dim] * num_layers
+        if c_dim:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for i in range(num_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation="lrelu",
+                                                        lr_multiplier=lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+        assert_shape(z, [None, self.z_dim], "z")
+        x = normalize_2nd_moment(z.float())
+        if self.c_dim:
+            if c is None:
+                raise ValueError(f"this generator is conditional: pass c of shape [N, {self.c_dim}]")
+            assert_shape(c, [z.shape[0], self.c_dim], "c")
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        if update_emas:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1:
+            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            x[:, :cutoff] = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
+        return x
+
+
+class SynthesisBlock(torch.nn.Module):
+    """One resolution: (const | 2x up conv0) -> conv1 -> ToRGB added to the upsampled image."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 conv_clamp: float | None = None, use_fp16: bool = False):
+        super().__init__()
+        self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16
+        self.register_buffer("resample_filter", setup_filter([1, 3, 3, 1]))
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = 1
+
+    def layer_names(self) -> list[str]:
+        return (["conv1"] if self.in_channels == 0 else ["conv0", "conv1"]) + ["torgb"]
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: dict[str, torch.Tensor],
+                noise_mode: str, force_fp32: bool, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = torch.float16 if self.use_fp16 and not force_fp32 and styles["conv1"].device.type == "cuda" \
+            else torch.float32
+        if self.in_channels == 0:
+            n = styles["conv1"].shape[0]
+            x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
+        else:
+            x = self.conv0(x.to(dtype), styles["conv0"], noise_mode=noise_mode, path=path)
+        x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        y = self.torgb(x, styles["torgb"], path=path).float()
+        img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(torch.nn.Module):
+    """ws `[N, num_ws, w_dim]` -> image `[N, img_channels, R, R]`."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
+        self.block_resolutions = cfg.block_resolutions
+        self.num_ws = cfg.num_ws
+        fp16_resolution = max(2 ** (int(np.log2(cfg.img_resolution)) + 1 - cfg.num_fp16_res), 8)
+        for res in self.block_resolutions:
+            in_ch = cfg.channels_at(res // 2) if res > 4 else 0
+            block = SynthesisBlock(in_ch, cfg.channels_at(res), cfg.w_dim, res, cfg.img_channels,
+                                   conv_clamp=cfg.conv_clamp, use_fp16=(res >= fp16_resolution))
+            setattr(self, f"b{res}", block)
+
+    def style_layout(self) -> list[tuple[str, int]]:
+        """`[(layer name, index into ws), ...]` for every modulated layer, in forward order."""
+        out, w_idx = [], 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            for k, name in enumerate(block.layer_names()):
+                out.append((f"b{res}.{name}", w_idx + k))
+            w_idx += block.num_conv
+        return out
+
+    def ws_to_styles(self, ws: torch.Tensor) -> dict[str, torch.Tensor]:
+        """S space: every layer's affine output, `{'b4.conv1': [N, C_in], ...}`."""
+        assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
+        styles = {}
+        for name, idx in self.style_layout():
+            block, layer = name.split(".")
+            styles[name] = getattr(getattr(self, block), layer).affine(ws[:, idx].float())
+        return styles
+
+    def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const", return_features: bool = False,
+                styles: dict[str, torch.Tensor] | None = None, force_fp32: bool = False, path: str = "auto"):
+        """Render images from `ws` (or from precomputed S-space `styles`).
+
+        Args:
+            ws: `[N, num_ws, w_dim]`.
+            noise_mode: 'const' (stored noise), 'random' or 'none'.
+            return_features: also return `{resolution: [N, C_r, r, r]}`, each block's features.
+            styles: S-space dict from `ws_to_styles` (possibly edited); replaces `ws`.
+            force_fp32: ignore fp16 resolutions (always the case on CPU).
+            path: modulated-conv path 'auto' | 'grouped' | 'scaled'.
+
+        Returns:
+            img `[N, img_channels, R, R]` in about [-1, 1], or `(img, features)`.
+        """
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if styles is None:
+            if ws is None:
+                raise ValueError("pass ws [N, num_ws, w_dim] or styles")
+            styles = self.ws_to_styles(ws)
+        x = img = None
+        features: dict[int, torch.Tensor] = {}
+        for res in self.block_resolutions:
+            block_styles = {k.split(".")[1]: v for k, v in styles.items() if k.startswith(f"b{res}.")}
+            x, img = getattr(self, f"b{res}")(x, img, block_styles, noise_mode, force_fp32, path)
+            if return_features:
+                features[res] = x
+        return (img, features) if return_features else img
+
+
+class Generator(torch.nn.Module):
+    """`G(z) = G.synthesis(G.mapping(z))`. Attributes: z_dim, c_dim, w_dim, num_ws, img_resolution,
+    img_channels, w_avg (= mapping.w_avg)."""
+
+    def __init__(self, config: GeneratorConfig | None = None, **kwargs):
+        super().__init__()
+        cfg = config if config is not None else GeneratorConfig(**kwargs)
+        self.config = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = SynthesisNetwork(cfg)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, cfg.mapping_layers,
+                                      cfg.mapping_lr_multiplier, cfg.w_avg_beta)
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """Average w `[w_dim]` (the truncation centre)."""
+        return self.mapping.w_avg
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const", update_emas: bool = False,
+                **synthesis_kwargs):
+        """`z [N, z_dim]` -> images `[N, img_channels, R, R]` in about [-1, 1]."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)

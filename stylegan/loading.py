@@ -1,0 +1,157 @@
+"""`stylegan.load(source)`: one entry point for every checkpoint format, auto-detected."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from stylegan.discriminator import Discriminator
+from stylegan.formats import nvlabs, rosinality, tf_legacy
+from stylegan.formats.errors import (
+    ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
+)
+from stylegan.formats.infer import build_discriminator, build_generator
+from stylegan.formats.ours import load_pretrained, read_config
+from stylegan.formats.safe_pickle import PersistentStub, TFNetworkStub, safe_load_pickle
+from stylegan.generator import Generator
+
+# Registered names -> model directories shipped inside the package.
+_REGISTRY: dict[str, Path] = {}
+_PKG_WEIGHTS = Path(__file__).parent / "weights"
+
+
+def register(name: str, directory: str | Path) -> None:
+    """Make `stylegan.load(name)` load the model directory `directory`."""
+    _REGISTRY[name] = Path(directory)
+
+
+def registered_names() -> list[str]:
+    names = set(_REGISTRY)
+    if _PKG_WEIGHTS.is_dir():
+        names |= {p.name for p in _PKG_WEIGHTS.iterdir() if (p / "config.json").is_file()}
+    return sorted(names)
+
+
+def _resolve(source: str | Path) -> Path:
+    if isinstance(source, str) and source in _REGISTRY:
+        return _REGISTRY[source]
+    if isinstance(source, str) and (_PKG_WEIGHTS / source / "config.json").is_file():
+        return _PKG_WEIGHTS / source
+    path = Path(source)
+    if not path.exists():
+        hint = f"; registered names: {', '.join(registered_names()) or 'none'}"
+        raise FileNotFoundError(f"no checkpoint at {source!s}{hint}")
+    return path
+
+
+
+def _read_torch_file(path: Path) -> dict:
+    import argparse
+
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "Unsupported global" in msg or "not an allowed global" in msg or "GLOBAL" in msg:
+            raise UnsafeCheckpointError(f"{path}: refusing to load — the file asks for code beyond tensors and "
+                                        f"plain containers ({msg.splitlines()[0][:200]})") from exc
+        raise CorruptCheckpointError(f"{path}: damaged torch file ({msg[:200]})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorruptCheckpointError(f"{path}: truncated or damaged torch file ({str(exc)[:200]})") from exc
+
+
+def _detect(path: Path) -> str:
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return "ours"
+        raise UnknownFormatError(f"{path}: a directory without config.json")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] == b"PK":
+        return "torch"  # torch.save zip (rosinality .pt)
+    if head[:1] == b"\x80":
+        return "pickle"  # NVlabs .pkl (protocol 2+); legacy torch.save also starts with a pickle
+    if len(head) == 0:
+        raise CorruptCheckpointError(f"{path}: empty file")
+    raise UnknownFormatError(f"{path}: not a checkpoint we can read (expected an NVlabs .pkl, a rosinality .pt, "
+                             "or a model directory with config.json)")
+
+
+def _read_pickle(path: Path):
+    data = path.read_bytes()
+    try:
+        return safe_load_pickle(data, source=str(path))
+    except UnsafeCheckpointError:
+        raise
+    except (EOFError, pickle.UnpicklingError, ValueError, IndexError, zipfile.BadZipFile) as exc:
+        raise CorruptCheckpointError(f"{path}: truncated or damaged pickle ({type(exc).__name__}: {exc})") from exc
+    except RuntimeError as exc:
+        raise CorruptCheckpointError(f"{path}: damaged tensor data ({str(exc)[:200]})") from exc
+
+
+def _from_rosinality(obj: dict, path: Path, which: str):
+    key = "g_ema" if which == "G" else "d"
+    if key not in obj:
+        raise ArchitectureMismatchError(f"{path}: rosinality checkpoint without '{key}' (keys: {sorted(obj)})")
+    if which == "G":
+        sd = rosinality.generator_from_rosinality(obj["g_ema"], obj.get("latent_avg"), str(path))
+        if "mapping.w_avg" not in sd:
+            raise ArchitectureMismatchError(f"{path}: rosinality checkpoint without latent_avg (needed as w_avg)")
+        return build_generator(sd, str(path))
+    return build_discriminator(rosinality.discriminator_from_rosinality(obj["d"], str(path)), str(path))
+
+
+def _load(source: str | Path, which: str, device: str | torch.device):
+    path = _resolve(source)
+    fmt = _detect(path)
+    if fmt == "ours":
+        net = load_pretrained(path, device)
+        want = Generator if which == "G" else Discriminator
+        if not isinstance(net, want):
+            raise ArchitectureMismatchError(f"{path}: holds a {type(net).__name__}, not a {want.__name__}")
+        return net
+    if fmt == "torch":
+        obj = _read_torch_file(path)
+        if not isinstance(obj, dict) or ("g_ema" not in obj and "d" not in obj):
+            raise UnknownFormatError(f"{path}: a torch file, but not a rosinality checkpoint ({{g_ema, latent_avg}})")
+        return _from_rosinality(obj, path, which).to(device)
+    obj = _read_pickle(path)
+    if isinstance(obj, dict) and ("g_ema" in obj or "d" in obj) and not isinstance(obj.get("G_ema"), PersistentStub):
+        return _from_rosinality(obj, path, which).to(device)  # legacy (non-zip) torch.save of a rosinality file
+    net = nvlabs.pick_network(obj, str(path), which)
+    if isinstance(net, TFNetworkStub):
+        if which != "G":
+            raise ArchitectureMismatchError(f"{path}: reading TF discriminators is not supported")
+        sd, extra = tf_legacy.generator_state(net, str(path))
+        return build_generator(sd, str(path), **extra).to(device)
+    if which == "G":
+        sd, extra = nvlabs.generator_state(net, str(path))
+        return build_generator(sd, str(path), **extra).to(device)
+    sd, extra = nvlabs.discriminator_state(net, str(path))
+    return build_discriminator(sd, str(path), **extra).to(device)
+
+
+def load(source: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator (eval mode, no grad) from any supported source.
+
+    Args:
+        source: a registered name (e.g. 'synthheads'), an NVlabs `.pkl` (StyleGAN2-ADA snapshot, stylegan3
+            repo StyleGAN2, original TF `(G, D, Gs)`), a rosinality `.pt`, or one of our model directories.
+        device: where to put the network.
+
+    Raises:
+        UnsafeCheckpointError: the file asks to run code. CorruptCheckpointError: truncated/damaged.
+        UnknownFormatError, ArchitectureMismatchError, FileNotFoundError.
+    """
+    return _load(source, "G", device)
+
+
+def load_discriminator(source: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+    """Like :func:`load`, for the discriminator stored in the same file (NVlabs `D`, rosinality `d`)."""
+    return _load(source, "D", device)
+
+
+__all__ = ["load", "load_discriminator", "register", "registered_names", "CheckpointError", "read_config"]

@@ -1,0 +1,167 @@
+"""Modulated convolution (StyleGAN2 eq. 1-3) and convolution with built-in resampling.
+
+Two ways to compute the same thing:
+- 'grouped' (NVlabs' "fused_modconv"): build per-sample weights `w * s` (and demodulate them),
+  then run one grouped convolution over the batch. Cheap at batch 1, but on CPU batch 8 costs
+  ~8x batch 1 because each group is a separate small convolution.
+- 'scaled': scale the *activations* by the styles, run one ordinary convolution shared by the
+  whole batch, then scale the output by the demodulation coefficients. Same maths (to ~1e-6);
+  far better batching on CPU.
+'auto' chooses by device and batch size (see `choose_path`, measured in bench/generator.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from stylegan.ops.upfirdn2d import _padding4, upfirdn2d
+
+PATHS = ("auto", "grouped", "scaled")
+
+
+def choose_path(x: torch.Tensor) -> str:
+    """Pick the faster modulated-conv path: measured crossover on CPU is batch 1 vs. >1
+    (bench/RESULTS.md); on GPU the grouped conv is the established fast path."""
+    if x.device.type == "cpu":
+        return "grouped" if x.shape[0] == 1 else "scaled"
+    return "grouped"
+
+
+def conv2d_resample(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+    flip_weight: bool = True,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """2-D convolution with optional 2x up/downsampling through FIR filter `f` (NVlabs semantics).
+
+    Args:
+        x: `[N, C_in * groups?, H, W]`.
+        w: `[C_out, C_in / groups, kh, kw]`.
+        f: resampling filter `[fh, fw]` (needed when up or down > 1).
+        up, down: 1 or 2.
+        padding: symmetric padding in input pixels.
+        groups: as in `torch.nn.functional.conv2d`.
+        flip_weight: False performs a true convolution (weight flipped), True a correlation.
+
+    Returns:
+        `[N, C_out, H * up / down, W * up / down]` for a 3x3 kernel with padding 1.
+    """
+    out_channels, in_per_group, kh, kw = w.shape
+    fh = fw = 1 if f is None else f.shape[-1]
+    px0, px1, py0, py1 = _padding4(padding)
+    if up > 1:
+        px0 += (fw + up - 1) // 2
+        px1 += (fw - up) // 2
+        py0 += (fh + up - 1) // 2
+        py1 += (fh - up) // 2
+    if down > 1:
+        px0 += (fw - down + 1) // 2
+        px1 += (fw - down) // 2
+        py0 += (fh - down + 1) // 2
+        py1 += (fh - down) // 2
+    if kw == 1 and kh == 1 and down > 1 and up == 1:
+        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], impl=impl)
+        return F.conv2d(x, w, groups=groups)
+    if kw == 1 and kh == 1 and up > 1 and down == 1:
+        x = F.conv2d(x, w, groups=groups)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, impl=impl)
+    if down > 1 and up == 1:
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], impl=impl)
+        wf = w if flip_weight else w.flip([2, 3])
+        return F.conv2d(x, wf, stride=down, groups=groups)
+    if up > 1:
+        # Transposed convolution (stride = up), then the FIR filter with gain up^2.
+        if groups == 1:
+            wt = w.transpose(0, 1)
+        else:
+            wt = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
+            wt = wt.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        px0 -= kw - 1
+        px1 -= kw - up
+        py0 -= kh - 1
+        py1 -= kh - up
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        # conv_transpose2d is a true convolution; NVlabs passes flip_weight=not flip_weight here.
+        wt = wt if not flip_weight else wt.flip([2, 3])
+        x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
+        return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, impl=impl)
+    if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        wf = w if flip_weight else w.flip([2, 3])
+        return F.conv2d(x, wf, padding=[py0, px0], groups=groups)
+    raise NotImplementedError(f"conv2d_resample: unsupported combination up={up} down={down} padding={padding}")
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    path: str = "auto",
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Modulated (and optionally demodulated) convolution.
+
+    Args:
+        x: activations `[N, I, H, W]`.
+        weight: `[O, I, kh, kw]`, unscaled.
+        styles: per-sample input-channel scales `[N, I]`.
+        noise: added after demodulation, broadcastable to `[N, O, H', W']`.
+        up: 1 or 2 (transposed conv + FIR filter `resample_filter`).
+        demodulate: divide each output channel by the norm of its modulated weights.
+        path: 'auto' | 'grouped' | 'scaled' (see module docstring).
+
+    Returns:
+        `[N, O, H * up, W * up]`.
+    """
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    n = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+    if styles.shape != (n, in_channels):
+        raise ValueError(f"styles must have shape [{n}, {in_channels}], got {list(styles.shape)}")
+    if path == "auto":
+        path = choose_path(x)
+
+    # Avoid fp16 overflow: normalise weight and styles before modulation (NVlabs does the same).
+    if x.dtype == torch.float16 and demodulate:
+        weight = weight * (1 / (in_channels * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+
+    dcoefs = None
+    if demodulate or path == "grouped":
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+
+    if path == "scaled":
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
+                            flip_weight=flip_weight, impl=impl)
+        if dcoefs is not None:
+            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    if demodulate:
+        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_channels, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
+                        flip_weight=flip_weight, impl=impl)
+    x = x.reshape(n, -1, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x
