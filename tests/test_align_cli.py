@@ -66,4 +66,4 @@ def test_bad_options_and_help(photos, tmp_path):
     result = CliRunner().invoke(align, [str(photos / "astronaut.png"), "--outdir", str(tmp_path), "--face", "biggest"])
     assert result.exit_code == 2 and "expected 'largest', 'all' or an integer index" in result.output
     result = CliRunner().invoke(main, ["align", "--help"])
-    assert result.exit_code == 0 and "default: 1024" in result.output and "[default: hog]" in result.output
+    assert result.exit_code == 0 and "1024; x>=4]" in result.output and "[default: largest]" in result.output
