@@ -1,0 +1,26 @@
+"""Synthetic CGI heads with exact ground truth: parametric head, headless renderer,
+one-attribute pairs, swap ground truth and an attribute oracle.
+
+Nothing here imports OpenGL or torch until it is used.
+"""
+from .pairs import PAIR_ATTRIBUTES, make_pair, swap_truth
+from .params import Expression, HeadParams, Identity, Lighting, Pose, param_ranges, sample_params, validate
+from .renderer import Render, RendererUnavailable, project_landmarks, render
+
+__all__ = [
+    "Expression",
+    "HeadParams",
+    "Identity",
+    "Lighting",
+    "PAIR_ATTRIBUTES",
+    "Pose",
+    "Render",
+    "RendererUnavailable",
+    "make_pair",
+    "param_ranges",
+    "project_landmarks",
+    "render",
+    "sample_params",
+    "swap_truth",
+    "validate",
+]

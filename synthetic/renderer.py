@@ -1,0 +1,273 @@
+"""Headless rendering of a :class:`HeadParams` with pyrender (EGL or OSMesa), FFHQ framing and
+the projected 68 landmarks.
+
+pyrender/OpenGL are imported lazily on the first render, after ``PYOPENGL_PLATFORM`` is set,
+so importing :mod:`synthetic` never touches OpenGL. One offscreen renderer per process and
+render size is kept and reused; mesh buffers of the previous render are freed on the next one,
+which keeps memory flat over long runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .geometry import kelvin_to_rgb, rotation, srgb_to_linear, vertex_normals
+from .mesh import HEAD_JOINT, NECK_BASE, HeadGeometry, Part, build_parts, landmarks
+from .params import Expression, HeadParams, validate
+
+CAMERA_HEIGHT = -0.02  # camera sits at nose height, looking straight along -z
+NECK_SHARE = 0.35  # fraction of the head rotation taken by the neck
+_RENDER_PACKAGES = "libegl1 libegl-mesa0 libgl1 libosmesa6"
+
+
+@dataclass
+class Render:
+    """One rendered head.
+
+    Attributes:
+        image: ``[H, W, 3]`` uint8 RGB.
+        mask: ``[H, W]`` bool, True on the head (skin, hair, eyes, ears, neck; not shoulders).
+        landmarks: ``[68, 2]`` float pixel coordinates (x right, y down) in dlib order; points
+            hidden behind the head are still projected.
+        params: the parameters behind the render.
+        camera: intrinsics ``fx, fy, cx, cy``, ``pose`` (camera-to-world ``[4, 4]``).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    landmarks: np.ndarray
+    params: HeadParams
+    camera: dict[str, Any] = field(default_factory=dict)
+
+    def to_tensor(self) -> Any:
+        """Image as a torch tensor ``[1, 3, H, W]`` float in [-1, 1]."""
+        import torch
+
+        return torch.from_numpy(self.image).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+# ------------------------------------------------------------------------- posing and camera
+def _chain_transforms(pose: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Rigid transforms ``(R, t)`` (``x -> R x + t``) for the head, neck and body chains."""
+    r_head = rotation(pose.yaw, pose.pitch, pose.roll)
+    r_neck = rotation(NECK_SHARE * pose.yaw, NECK_SHARE * pose.pitch, NECK_SHARE * pose.roll)
+    joint = NECK_BASE + r_neck @ (HEAD_JOINT - NECK_BASE)
+    return {
+        "head": (r_head, joint - r_head @ HEAD_JOINT),
+        "neck": (r_neck, NECK_BASE - r_neck @ NECK_BASE),
+        "body": (np.eye(3), np.zeros(3)),
+    }
+
+
+def _project(points: np.ndarray, cam_pose: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """Pinhole projection (OpenGL camera looking down -z) to pixel ``[N, 2]`` (x right, y down)."""
+    r, c = cam_pose[:3, :3], cam_pose[:3, 3]
+    pc = (points - c) @ r  # world -> camera: R^T (p - c)
+    z = -pc[:, 2]
+    return np.stack([cx + fx * pc[:, 0] / z, cy - fy * pc[:, 1] / z], -1)
+
+
+def ffhq_quad(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """FFHQ's crop rectangle from 68 landmarks ``[68, 2]``: centre, x axis (unnormalised), qsize.
+
+    Step 2 of the FFHQ recipe (Karras et al. 2019, ``ffhq-dataset`` ``recreate_aligned_images``).
+    """
+    eye_left, eye_right = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_avg = (eye_left + eye_right) / 2
+    eye_to_eye = eye_right - eye_left
+    mouth_avg = (lm[48] + lm[54]) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    c = eye_avg + eye_to_mouth * 0.1
+    return c, x, float(2 * np.hypot(*x))
+
+
+def camera_for(params: HeadParams, size: int, align: bool = True) -> dict[str, Any]:
+    """Camera intrinsics and pose for a render.
+
+    With ``align`` the image is the FFHQ crop of a virtual photo: the FFHQ quad of the
+    neutral-expression, zero-roll head maps to the full image. Framing ignores expression and
+    roll so that pairs differing in those differ only where the face changes. Without
+    ``align`` the camera simply looks at the head with the given field of view.
+    """
+    li = params.lighting
+    cam_pose = np.eye(4)
+    cam_pose[:3, 3] = (0.0, CAMERA_HEIGHT, li.camera_distance)
+    f0 = 0.5 * size / np.tan(np.deg2rad(li.fov) / 2)
+    if not align:
+        return {"fx": f0, "fy": f0, "cx": size / 2, "cy": size / 2, "pose": cam_pose}
+    pose = params.pose
+    g = HeadGeometry(params.identity, Expression())
+    r, t = _chain_transforms(type(pose)(yaw=pose.yaw, pitch=pose.pitch, roll=0.0))["head"]
+    lm3 = landmarks(g) @ r.T + t
+    _, xv, _ = ffhq_quad(_project(lm3, cam_pose, f0, f0, 0, 0))
+    # FFHQ rotates the crop so that its x axis is horizontal: roll the camera by that angle
+    ang = np.arctan2(xv[1], xv[0])
+    ca, sa = np.cos(-ang), np.sin(-ang)
+    cam_pose[:3, :3] = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]])
+    c, _, qsize = ffhq_quad(_project(lm3, cam_pose, f0, f0, 0, 0))
+    s = size / qsize
+    return {"fx": f0 * s, "fy": f0 * s, "cx": size / 2 - s * c[0], "cy": size / 2 - s * c[1], "pose": cam_pose}
+
+
+def posed_geometry(params: HeadParams) -> tuple[list[Part], np.ndarray]:
+    """Parts and landmarks ``[68, 3]`` moved into world coordinates by the pose."""
+    parts, lm = build_parts(params.identity, params.expression)
+    tf = _chain_transforms(params.pose)
+    out = []
+    for p in parts:
+        r, t = tf[p.chain]
+        out.append(Part(p.vertices @ r.T + t, p.faces, p.colors, p.material, p.chain))
+    r, t = tf["head"]
+    return out, lm @ r.T + t
+
+
+def project_landmarks(params: HeadParams, size: int = 256, align: bool = True) -> np.ndarray:
+    """The 68 landmarks ``[68, 2]`` in pixels, without rendering."""
+    validate(params)
+    _, lm3 = posed_geometry(params)
+    cam = camera_for(params, size, align)
+    return _project(lm3, cam["pose"], cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+
+
+# ------------------------------------------------------------------------- OpenGL back end
+class RendererUnavailable(RuntimeError):
+    """No headless OpenGL platform could be started."""
+
+
+def _import_pyrender() -> Any:
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    try:
+        import pyrender
+    except Exception as exc:  # missing libEGL/libOSMesa makes the import itself fail
+        raise RendererUnavailable(_unavailable_message(exc)) from exc
+    return pyrender
+
+
+def _unavailable_message(exc: BaseException) -> str:
+    plat = os.environ.get("PYOPENGL_PLATFORM")
+    return (
+        f"cannot start headless OpenGL (PYOPENGL_PLATFORM={plat!r}): {type(exc).__name__}: {exc}. "
+        f"Install the Debian packages `apt-get install {_RENDER_PACKAGES}` and set "
+        "PYOPENGL_PLATFORM=egl (Mesa software EGL, or a GPU driver's EGL) or PYOPENGL_PLATFORM=osmesa "
+        "before Python starts."
+    )
+
+
+class _Backend:
+    """One offscreen renderer plus a reusable scene (camera, lights) per process and size."""
+
+    def __init__(self, size: int):
+        pr = _import_pyrender()
+        self.pr = pr
+        try:
+            self.renderer = pr.OffscreenRenderer(size, size)
+        except Exception as exc:
+            raise RendererUnavailable(_unavailable_message(exc)) from exc
+        self.scene = pr.Scene(bg_color=np.array([0.5, 0.5, 0.5, 1.0]), ambient_light=np.zeros(3))
+        self.cam_node = self.scene.add(pr.IntrinsicsCamera(1.0, 1.0, 1.0, 1.0, znear=0.05, zfar=10.0))
+        self.key = self.scene.add(pr.DirectionalLight(color=np.ones(3), intensity=1.0))
+        self.fill = self.scene.add(pr.DirectionalLight(color=np.ones(3), intensity=1.0))
+        self.mesh_nodes: list[Any] = []
+        self.materials = {
+            name: pr.MetallicRoughnessMaterial(
+                baseColorFactor=np.ones(4), metallicFactor=0.0, roughnessFactor=rough, doubleSided=True
+            )
+            for name, rough in (("skin", 0.62), ("eye", 0.25), ("hair", 0.85), ("cloth", 0.95), ("frame", 0.4))
+        }
+
+    def render(self, parts: list[Part], cam: dict[str, Any], params: HeadParams) -> tuple[np.ndarray, np.ndarray]:
+        pr, scene = self.pr, self.scene
+        for n in self.mesh_nodes:
+            scene.remove_node(n)
+        self.mesh_nodes = []
+        li = params.lighting
+        tint = kelvin_to_rgb(li.color_temperature)
+        scene.bg_color = np.array([*li.background, 1.0])  # the clear colour bypasses the shader gamma
+        scene.ambient_light = tint * li.ambient
+        cam_obj = self.cam_node.camera
+        cam_obj.fx, cam_obj.fy, cam_obj.cx, cam_obj.cy = cam["fx"], cam["fy"], cam["cx"], cam["cy"]
+        scene.set_pose(self.cam_node, cam["pose"])
+        self.key.light.color = tint
+        self.key.light.intensity = li.light_intensity
+        scene.set_pose(self.key, _light_pose(li.light_azimuth, li.light_elevation))
+        # a weak fill from the opposite side keeps the shadow side readable
+        self.fill.light.color = tint
+        self.fill.light.intensity = 0.25 * li.light_intensity
+        scene.set_pose(self.fill, _light_pose(-0.6 * li.light_azimuth, 10.0))
+
+        head_nodes = []
+        by_mat: dict[tuple[str, bool], list[Part]] = {}
+        for p in parts:
+            by_mat.setdefault((p.material, p.chain != "body"), []).append(p)
+        for (mat, is_head), group in by_mat.items():
+            v = np.concatenate([p.vertices for p in group])
+            offs = np.cumsum([0] + [len(p.vertices) for p in group[:-1]])
+            f = np.concatenate([p.faces + o for p, o in zip(group, offs)])
+            n = np.concatenate([vertex_normals(p.vertices, p.faces) for p in group])
+            c = np.concatenate([p.colors for p in group])
+            prim = pr.Primitive(
+                positions=v.astype(np.float32),
+                normals=n.astype(np.float32),
+                indices=f.astype(np.uint32),
+                color_0=np.concatenate([c, np.ones((len(c), 1))], 1).astype(np.float32),
+                material=self.materials[mat],
+            )
+            node = scene.add(pr.Mesh([prim]))
+            self.mesh_nodes.append(node)
+            if is_head:
+                head_nodes.append(node)
+        color, _ = self.renderer.render(scene)
+        seg, _ = self.renderer.render(
+            scene, flags=pr.RenderFlags.SEG, seg_node_map={n: (255, 255, 255) for n in head_nodes}
+        )
+        return np.ascontiguousarray(color[..., :3]), seg[..., 0] > 127
+
+
+def _light_pose(azimuth: float, elevation: float) -> np.ndarray:
+    """Pose of a directional light shining from ``azimuth`` (+ = image right) and ``elevation``."""
+    az, el = np.deg2rad([azimuth, elevation])
+    d = np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])  # towards the light
+    z = d / np.linalg.norm(d)
+    x = np.cross([0.0, 1.0, 0.0], z)
+    x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-6 else np.array([1.0, 0, 0])
+    y = np.cross(z, x)
+    m = np.eye(4)
+    m[:3, :3] = np.stack([x, y, z], 1)  # pyrender lights shine along their local -z
+    return m
+
+
+_BACKENDS: dict[int, _Backend] = {}
+
+
+def _backend(size: int) -> _Backend:
+    if size not in _BACKENDS:
+        _BACKENDS[size] = _Backend(size)
+    return _BACKENDS[size]
+
+
+def render(params: HeadParams, size: int = 256, align: bool = True) -> Render:
+    """Render a head.
+
+    Args:
+        params: all parameters (validated; out-of-range values raise ``ValueError``).
+        size: output side in pixels (square).
+        align: FFHQ framing (default) or a plain camera (see :func:`camera_for`).
+
+    Returns:
+        :class:`Render` with image ``[size, size, 3]`` uint8, mask ``[size, size]`` bool,
+        landmarks ``[68, 2]`` pixels. Identical params give identical renders.
+    """
+    validate(params)
+    if not isinstance(size, (int, np.integer)) or not 16 <= size <= 4096:
+        raise ValueError(f"size = {size!r} must be an integer in [16, 4096]")
+    parts, lm3 = posed_geometry(params)
+    cam = camera_for(params, size, align)
+    image, mask = _backend(int(size)).render(parts, cam, params)
+    lm2 = _project(lm3, cam["pose"], cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+    return Render(image=image, mask=mask, landmarks=lm2.astype(np.float32), params=params, camera=cam)
