@@ -7,6 +7,7 @@ original photo ("original") or in the aligned output ("aligned").
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -268,7 +269,9 @@ def align(
     """
     name = describe(image)
     rgb = load_image(image, max_pixels=max_pixels)
-    if not (isinstance(face, int) or face in ("largest", "all")):
+    if isinstance(face, numbers.Integral) and not isinstance(face, bool):
+        face = int(face)
+    elif face not in ("largest", "all"):
         raise ValueError(f"face must be 'largest', 'all' or an index, got {face!r}")
     if int(output_size) < 4:
         raise ValueError(f"output_size must be at least 4, got {output_size}")

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import click
-import numpy as np
 import PIL.Image
 from tqdm.auto import tqdm
 
@@ -28,17 +27,11 @@ def _parse_face(value: str) -> str | int:
         raise click.BadParameter(f"expected 'largest', 'all' or an integer index, got {value!r}") from None
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, so a crash never leaves a partial file."""
+def _temp_for(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the outputs are ordinary shareable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the outputs are ordinary shareable files
+    return Path(tmp)
 
 
 def _to_json(data: dict) -> str:
@@ -47,15 +40,23 @@ def _to_json(data: dict) -> str:
 
 
 def _save(faces: list[AlignedFace], stem: str, outdir: Path, numbered: bool, meta: dict) -> list[Path]:
-    written = []
-    for face in faces:
-        name = f"{stem}_{face.face_index:02d}" if numbered else stem
-        png, record = outdir / f"{name}.png", outdir / f"{name}.json"
-        data = {**face.to_dict(image_file=png.name), **meta}
-        _write_atomic(png, lambda tmp, img=face.image: PIL.Image.fromarray(img).save(tmp, format="PNG"))
-        _write_atomic(record, lambda tmp, d=data: Path(tmp).write_text(_to_json(d)))
-        written += [png, record]
-    return written
+    """Write every file of one photo to temporary names first and rename them only when all
+    succeeded, so an error (disk full, interrupt) never leaves a partial set behind."""
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for face in faces:
+            name = f"{stem}_{face.face_index:02d}" if numbered else stem
+            png, record = outdir / f"{name}.png", outdir / f"{name}.json"
+            tmp_png, tmp_json = _temp_for(png), _temp_for(record)
+            pending += [(tmp_png, png), (tmp_json, record)]
+            PIL.Image.fromarray(face.image).save(tmp_png, format="PNG")
+            tmp_json.write_text(_to_json({**face.to_dict(image_file=png.name), **meta}))
+        for tmp, final in pending:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+    return [final for _, final in pending]
 
 
 @click.command(context_settings={"show_default": True})
@@ -77,6 +78,12 @@ def align(photos: tuple[Path, ...], outdir: Path, output_size: int, face: str, d
     for it, and the command exits with status 1 after processing the rest.
     """
     choice = _parse_face(face)
+    stems: dict[str, Path] = {}
+    for photo in photos:
+        if photo.stem in stems and stems[photo.stem] != photo:
+            raise click.UsageError(f"{stems[photo.stem]} and {photo} would both be written as {photo.stem}.png; "
+                                   "rename one or align them into different --outdir folders")
+        stems[photo.stem] = photo
     outdir.mkdir(parents=True, exist_ok=True)
     failures = []
     meta = {"detector": detector, "upsample": upsample}

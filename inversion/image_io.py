@@ -124,6 +124,7 @@ def load_image(source: ImageLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         ImageTooLargeError: over `max_pixels`.
 
     Example:
+        >>> import numpy as np
         >>> load_image(np.zeros((4, 5), np.uint8)).shape
         (4, 5, 3)
     """

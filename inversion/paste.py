@@ -232,5 +232,5 @@ def _mask_to_float(mask: np.ndarray | PIL.Image.Image, shape: tuple[int, int]) -
         arr = arr.astype(np.float32) / 255.0
     arr = np.clip(arr.astype(np.float32), 0.0, 1.0)
     if arr.shape != shape:
-        arr = np.asarray(PIL.Image.fromarray(arr, mode="F").resize(shape[::-1], PIL.Image.Resampling.BILINEAR))
+        arr = np.asarray(PIL.Image.fromarray(arr).resize(shape[::-1], PIL.Image.Resampling.BILINEAR))
     return np.clip(arr, 0.0, 1.0)

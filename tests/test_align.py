@@ -234,6 +234,7 @@ def test_face_choice_and_warning():
     assert [f.face_index for f in every] == [0, 1, 2]
     assert [f.landmarks[30, 0] for f in every] == sorted(f.landmarks[30, 0] for f in every)  # left to right
     np.testing.assert_allclose(align(img, detector=three_faces, output_size=32, face=2).landmarks, faces[0])
+    np.testing.assert_allclose(align(img, detector=three_faces, output_size=32, face=np.int64(-1)).landmarks, faces[0])
     with pytest.raises(FaceIndexError, match=r"face index 5 requested but 3 face\(s\) found"):
         align(img, detector=three_faces, face=5)
     with pytest.raises(ValueError, match="landmarks .* must be"):

@@ -63,6 +63,11 @@ def test_failures_write_nothing_and_exit_1(photos, tmp_path):
 
 
 def test_bad_options_and_help(photos, tmp_path):
+    PIL.Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.jpg")
+    result = CliRunner().invoke(align, [str(photos / "astronaut.png"), str(tmp_path / "astronaut.jpg"),
+                                        "--outdir", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "would both be written as astronaut.png" in result.output
+    assert not (tmp_path / "o").exists()
     result = CliRunner().invoke(align, [str(photos / "astronaut.png"), "--outdir", str(tmp_path), "--face", "biggest"])
     assert result.exit_code == 2 and "expected 'largest', 'all' or an integer index" in result.output
     result = CliRunner().invoke(main, ["align", "--help"])

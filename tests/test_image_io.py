@@ -12,14 +12,20 @@ from inversion import ImageReadError, ImageTooLargeError, load_image
 from inversion.image_io import MAX_PIXELS
 
 
-def _png_header_only(path, width, height):
-    """A PNG whose header claims width x height but which carries (almost) no pixel data."""
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+def _chunk(kind, payload):
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png(path, width, height, pixels=b"\0" * 64, depth=8):
+    """A hand-made RGB PNG; with the default `pixels` its header claims a size it does not hold."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(pixels))
+                     + _chunk(b"IEND", b""))
     return path
+
+
+def _png_header_only(path, width, height):
+    return _png(path, width, height)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +76,14 @@ def test_grayscale_rgba_palette_and_16bit(tmp_path, photo):
     np.testing.assert_array_equal(load_image(deep)[:, :, 1], gray)
     np.testing.assert_array_equal(load_image(photo / 255.0), photo)  # float [0, 1]
     assert load_image(np.ones((3, 4), bool)).max() == 255
+
+
+def test_48_bit_png(tmp_path):
+    rgb16 = (np.arange(6 * 7 * 3).reshape(6, 7, 3) * 1000 % 65536).astype(">u2")
+    rows = b"".join(b"\0" + row.tobytes() for row in rgb16)  # filter byte 0 per row
+    out = load_image(_png(tmp_path / "deep_rgb.png", 7, 6, rows, depth=16))
+    assert out.dtype == np.uint8 and out.shape == (6, 7, 3)
+    assert np.abs(out.astype(float) - rgb16 / 257.0).max() <= 1.0
 
 
 @pytest.mark.parametrize("shape", [(5,), (4, 4, 5), (0, 4, 3)])
