@@ -133,6 +133,16 @@ def _safe_copyreg_reconstructor(cls, base, state):
 _STUBS[("copyreg", "_reconstructor")] = _safe_copyreg_reconstructor
 
 
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    # Protocol-2 pickles written by Python 3 spell `bytes` as _codecs.encode(str, 'latin1').
+    if encoding not in ("latin1", "latin-1"):
+        raise UnsafeCheckpointError(f"refusing _codecs.encode with codec {encoding!r}")
+    return text.encode("latin1")
+
+
+_STUBS[("_codecs", "encode")] = _latin1_encode
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """`pickle.Unpickler` whose `find_class` only returns allow-listed, data-only callables."""
 

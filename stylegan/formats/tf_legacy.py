@@ -73,4 +73,5 @@ def generator_state(net: TFNetworkStub, source: str) -> tuple[dict[str, torch.Te
     clamp = kw.get("conv_clamp")
     extra = dict(conv_clamp=float(clamp) if clamp is not None else None,
                  mapping_lr_multiplier=float(kw.get("mapping_lrmul", 0.01)))
-    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()}, extra
+    # np.array, not ascontiguousarray: the latter turns 0-d noise strengths into shape [1].
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32, order="C")) for k, v in sd.items()}, extra
