@@ -52,6 +52,11 @@ class AlignedFace:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the default would print the whole image array
+        eyes = self.landmarks[36:48].mean(axis=0)
+        return (f"AlignedFace(output_size={self.output_size}, face_index={self.face_index}, "
+                f"source_size={self.source_size}, eyes_at=({eyes[0]:.1f}, {eyes[1]:.1f}), source={self.source!r})")
+
     @property
     def output_size(self) -> int:
         """Side S of the aligned image in pixels."""

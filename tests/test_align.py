@@ -207,6 +207,7 @@ def test_aligned_face_record(astronaut):
     back = AlignedFace.from_dict(record, face.image)
     np.testing.assert_array_equal(back.matrix, face.matrix)
     assert back.source_size == (512, 512) and back.output_size == 64
+    assert repr(face).startswith("AlignedFace(output_size=64, face_index=0, source_size=(512, 512)")
 
 
 # --- detection, face choice and errors -------------------------------------------------------------
