@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "render": "synthetic.cli:render",
     "align": "inversion.cli:align",
     "project": "inversion.cli:project",
+    "train": "stylegan.train.cli:train",
+    "train-encoder": "inversion.encoder_cli:train_encoder",
 }
 
 
