@@ -30,6 +30,8 @@ from .params import Expression, Identity
 HEAD_SUBDIVISIONS = 5  # 10 242 vertices: ~3 mm edges, enough for nose and lips at 256 px
 NECK_BASE = np.array([0.0, -0.215, -0.02])  # where the neck meets the shoulders
 HEAD_JOINT = np.array([0.0, -0.075, -0.015])  # the head turns about this point (atlas joint)
+SHOULDERS_CENTRE = np.array([0.0, -0.29, -0.035])  # shoulders: a fixed ellipsoid
+SHOULDERS_AXES = np.array([0.22, 0.11, 0.105])
 
 
 @dataclass
@@ -257,15 +259,22 @@ def build_parts(ident: Identity, expr: Expression) -> tuple[list[Part], np.ndarr
     parts.append(Part(p, head_f, _head_colors(g, p, d, hair_mask), "skin"))
 
     if style > 0:
+        # the shell has no fine detail: a 4x coarser sphere is enough and halves the triangles
+        d4, f4 = unit_icosphere(HEAD_SUBDIVISIONS - 1)
+        p4 = g.surface(d4)
+        thr4 = _hair_threshold(g, d4)
         thick = {1: 0.005, 2: 0.013, 3: 0.01, 4: 0.008}[style]
-        t = thick * (0.5 + 0.5 * smoothstep(-0.6, 0.8, d[:, 1])) * smoothstep(0.0, 0.012, p[:, 1] - thr) + 0.0012
-        keep = np.all(hair_mask[f] > 0, axis=1)
-        hp = p + d * t[:, None]
-        hf = f[keep]
+        t = thick * (0.5 + 0.5 * smoothstep(-0.6, 0.8, d4[:, 1])) * smoothstep(0.0, 0.012, p4[:, 1] - thr4) + 0.0012
+        # edge vertices dive under the skin, so the visible hairline is where the shell crosses
+        # the scalp (plus the fine mesh's hair-coloured scalp), not the coarse triangle edges
+        t = np.where(p4[:, 1] > thr4, t, -0.004)
+        keep = np.any(p4[f4, 1] > thr4[f4], axis=1)
+        hp = p4 + d4 * t[:, None]
+        hf = f4[keep]
         used = np.unique(hf)
-        remap = -np.ones(len(p), dtype=np.int64)
+        remap = -np.ones(len(p4), dtype=np.int64)
         remap[used] = np.arange(len(used))
-        shade = 0.85 + 0.15 * smoothstep(-0.5, 1.0, d[used, 1])
+        shade = 0.85 + 0.15 * smoothstep(-0.5, 1.0, d4[used, 1])
         parts.append(Part(hp[used], remap[hf].astype(np.int32), g.hair * shade[:, None], "hair"))
         if style == 3:  # long: a curtain falling from the crown behind the ears to the shoulders
             ang = np.linspace(1.2, 2 * np.pi - 1.2, 40)
@@ -382,7 +391,7 @@ def build_parts(ident: Identity, expr: Expression) -> tuple[list[Part], np.ndarr
     nv = np.stack([np.sin(aa) * 0.047 * nw, yy, np.cos(aa) * 0.05 * nw - 0.02], -1).reshape(-1, 3)
     parts.append(Part(nv, grid_faces(len(ys), len(ang), wrap_cols=True), np.tile(g.skin * 0.85, (len(nv), 1)), "skin", "neck"))
     sd, sf = unit_icosphere(2)
-    sv = sd * np.array([0.22, 0.11, 0.105]) + np.array([0, -0.29, -0.035])
+    sv = sd * SHOULDERS_AXES + SHOULDERS_CENTRE
     shirt = srgb_to_linear(hsv(ident.shirt_hue, 0.45, 0.6))
     parts.append(Part(sv, sf, np.tile(shirt, (len(sv), 1)), "cloth", "body"))
 

@@ -220,3 +220,21 @@ def sample_params(rng: np.random.Generator | int | None = None) -> HeadParams:
         pose=sample_pose(rng),
         lighting=sample_lighting(rng),
     )
+
+
+def fields_of(klass: type) -> tuple[str, ...]:
+    """Field names of a parameter dataclass, in order."""
+    return tuple(f.name for f in fields(klass))
+
+
+IDENTITY_FIELDS = fields_of(Identity)
+
+
+def identity_vector(ident: Identity) -> np.ndarray:
+    """All identity fields mapped to [-1, 1] by their ranges (glasses: -1 / 1), ``[24]`` float32."""
+    out = []
+    for f in fields(Identity):
+        v = float(getattr(ident, f.name))
+        lo, hi = f.metadata.get("range", (0.0, 1.0))
+        out.append(2 * (v - lo) / (hi - lo) - 1)
+    return np.asarray(out, dtype=np.float32)

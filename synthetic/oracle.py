@@ -1,0 +1,163 @@
+"""The attribute oracle: a small CNN that reads pose, expression, light direction, a 68-point
+landmark set and an identity embedding off a synthetic-head render.
+
+It is the measuring instrument for edits and swaps on the synthetic domain, and doubles as a
+differentiable identity loss there (``1 - cos`` of :func:`Oracle.predict` embeddings).
+
+    >>> from synthetic import oracle
+    >>> net = oracle.load()                      # shipped weights
+    >>> out = net.predict(images)                # images [N, 3, H, W] in [-1, 1], any H, W
+    >>> out["yaw"], out["identity"].shape        # degrees [N], [N, 128] unit vectors
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .params import Expression, fields_of
+
+INPUT_SIZE = 64
+WEIGHTS = Path(__file__).parent / "weights" / "oracle.safetensors"
+CONFIG = WEIGHTS.with_suffix(".json")
+FORMAT_VERSION = 1
+
+POSE = ("yaw", "pitch", "roll")
+POSE_SCALE = (70.0, 35.0, 25.0)  # degrees; outputs are trained in units of these
+EXPRESSION = fields_of(Expression)
+LIGHT = ("light_azimuth", "light_elevation")
+LIGHT_SCALE = (80.0, 70.0)
+
+
+def preprocess(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """Resize ``[N, 3, H, W]`` images in [-1, 1] to ``[N, 3, size, size]`` (antialiased, differentiable)."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected images [N, 3, H, W], got {tuple(images.shape)}")
+    if images.shape[-2:] == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Oracle(nn.Module):
+    """Shared conv trunk (64 -> 4 px) and one linear head per quantity.
+
+    Args:
+        width: channels of the first stage (doubled per stage, 4 stages).
+        embed_dim: identity embedding size.
+        n_identity: number of identity parameters regressed as an auxiliary target.
+    """
+
+    def __init__(self, width: int = 24, embed_dim: int = 128, n_identity: int = 24):
+        super().__init__()
+        self.config = {"width": width, "embed_dim": embed_dim, "n_identity": n_identity}
+        w = width
+        self.trunk = nn.Sequential(_block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w))
+        # keep the 4x4 layout (squeezed to 64 channels): landmarks and pose need where, not just what
+        self.fc = nn.Sequential(
+            nn.Conv2d(8 * w, 64, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, 512),
+            nn.ReLU(inplace=True),
+        )
+        self.heads = nn.ModuleDict(
+            {
+                "pose": nn.Linear(512, len(POSE)),
+                "expression": nn.Linear(512, len(EXPRESSION)),
+                "light": nn.Linear(512, len(LIGHT)),
+                "landmarks": nn.Linear(512, 136),
+                "identity": nn.Linear(512, embed_dim),
+                "identity_params": nn.Linear(512, n_identity),
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs for ``[N, 3, 64, 64]`` input (normalised units; see :meth:`predict`)."""
+        h = self.fc(self.trunk(x))
+        out = {k: head(h) for k, head in self.heads.items()}
+        out["identity"] = F.normalize(out["identity"], dim=1)
+        return out
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named predictions for renders ``[N, 3, H, W]`` in [-1, 1] (any resolution).
+
+        Returns:
+            ``yaw, pitch, roll`` (degrees, [N]); one entry per expression parameter ([N], 0-1);
+            ``light_azimuth, light_elevation`` (degrees, [N]); ``landmarks`` ([N, 68, 2] pixels of
+            the input resolution); ``identity`` ([N, embed_dim] unit vectors); ``identity_params``
+            ([N, n_identity], normalised). Differentiable; call under ``torch.no_grad()`` when
+            only measuring.
+        """
+        h, w = images.shape[-2:]
+        out = self(preprocess(images))
+        res: dict[str, torch.Tensor] = {}
+        for i, (k, s) in enumerate(zip(POSE, POSE_SCALE)):
+            res[k] = out["pose"][:, i] * s
+        for i, k in enumerate(EXPRESSION):
+            res[k] = out["expression"][:, i]
+        for i, (k, s) in enumerate(zip(LIGHT, LIGHT_SCALE)):
+            res[k] = out["light"][:, i] * s
+        lm = out["landmarks"].view(-1, 68, 2)
+        res["landmarks"] = lm * torch.tensor([w, h], dtype=lm.dtype, device=lm.device)
+        res["identity"] = out["identity"]
+        res["identity_params"] = out["identity_params"]
+        return res
+
+    def identity_distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``1 - cos`` between the identity embeddings of two image batches ``[N, 3, H, W]`` -> ``[N]``.
+
+        Usable as a differentiable identity loss on synthetic renders.
+        """
+        return 1 - (self.predict(a)["identity"] * self.predict(b)["identity"]).sum(1)
+
+    def save_pretrained(self, path: str | Path = WEIGHTS, extra: dict[str, Any] | None = None) -> None:
+        """Write ``<path>.safetensors`` and the config json next to it."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # fp16 storage keeps the shipped file small; loading casts back to fp32
+        state = {
+            k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous().cpu()
+            for k, v in self.state_dict().items()
+        }
+        save_file(state, str(path))
+        cfg = {"class": "Oracle", "format_version": FORMAT_VERSION, "input_size": INPUT_SIZE, **self.config}
+        cfg.update(extra or {})
+        path.with_suffix(".json").write_text(json.dumps(cfg, indent=1))
+
+
+def load(path: str | Path = WEIGHTS, device: str | torch.device = "cpu") -> Oracle:
+    """Load the oracle (the shipped weights by default), in eval mode.
+
+    Raises:
+        FileNotFoundError: with the command that trains the weights.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no oracle weights at {path}; train them with `python -m synthetic.oracle_train`")
+    cfg = json.loads(path.with_suffix(".json").read_text())
+    if cfg.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: oracle format {cfg.get('format_version')} is not {FORMAT_VERSION}")
+    net = Oracle(width=cfg["width"], embed_dim=cfg["embed_dim"], n_identity=cfg["n_identity"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    net.load_state_dict(state)
+    return net.to(device).eval()
