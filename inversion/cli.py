@@ -103,3 +103,139 @@ def align(photos: tuple[Path, ...], outdir: Path, output_size: int, face: str, d
         tqdm.write(f"{photo}: {len(faces)} face(s) -> {', '.join(p.name for p in written if p.suffix == '.png')}")
     if failures:
         raise click.ClickException(f"{len(failures)} of {len(photos)} photo(s) failed: {', '.join(map(str, failures))}")
+
+
+# ---------------------------------------------------------------------------------------------
+# sgt project
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _expand_inputs(inputs: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith("."))
+            if not found:
+                raise click.UsageError(f"{p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        else:
+            files.append(p)
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems and stems[f.stem] != f:
+            raise click.UsageError(f"{stems[f.stem]} and {f} would both be written to OUTDIR/{f.stem}/; "
+                                   "rename one or project them into different --outdir folders")
+        stems[f.stem] = f
+    return files
+
+
+def _default_encoder(network: str) -> Path | None:
+    path = Path(__file__).parent / "weights" / f"{network}_encoder"
+    return path if (path / "config.json").is_file() else None
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
+@click.option("--space", default="w+", type=click.Choice(["w", "w+"]), help="Latent space to optimise.")
+@click.option("--steps", default=300, type=click.IntRange(min=0), help="Optimisation steps (NVlabs: 1000 in W).")
+@click.option("--init", "init", default="auto", type=click.Choice(["auto", "w_avg", "encoder"]),
+              help="Start point; 'auto' = the encoder when one is found for --network, else w_avg.")
+@click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Encoder folder for --init encoder (default: the one shipped for --network).")
+@click.option("--candidates", default=16, type=click.IntRange(min=0),
+              help="With w_avg init, start from the best of this many mapped samples (0: NVlabs).")
+@click.option("--lr", default=0.1, type=float, help="Adam learning rate (with NVlabs' ramps).")
+@click.option("--w-noise", default=None, type=float,
+              help="Noise on w in sigma_w units (default: 0.05 from w_avg, 0 from an encoder or candidate).")
+@click.option("--loss", default="auto", type=click.Choice(["auto", "lpips", "dfeat+l2+msssim", "l2+msssim", "l2"]),
+              help="Reconstruction loss; 'auto' uses LPIPS only if its VGG weights are local.")
+@click.option("--lpips-weights", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="torchvision vgg16-397923af.pth for LPIPS (nothing is downloaded).")
+@click.option("--align/--no-align", "do_align", default=None,
+              help="FFHQ-align the inputs first [default: align inputs not already RxR].")
+@click.option("--pti-steps", default=0, type=click.IntRange(min=0),
+              help="Pivotal tuning steps after projection (0: off); writes pti_delta.safetensors + proj_pti.png.")
+@click.option("--gif", is_flag=True, help="Also write proj.gif showing the optimisation.")
+@click.option("--seed", default=0, type=int, help="Seed for noise maps and w noise.")
+def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, steps: int, init: str,
+            encoder_dir: Path | None, candidates: int, lr: float, w_noise: float | None, loss: str,
+            lpips_weights: Path | None, do_align: bool | None, pti_steps: int, gif: bool, seed: int) -> None:
+    """Project aligned faces (or photos, aligned first) into a generator's W / W+ space.
+
+    INPUTS are image files or folders of images. An input that fails is reported and skipped,
+    nothing is written for it, and the command exits with status 1 after the rest.
+    """
+    import stylegan
+    import stylegan.images
+
+    from .image_io import load_image
+    from .losses import make_loss, psnr
+    from .project import ProjectionError, prepare_target
+    from .project import project as project_image
+    from .project_io import save_projection
+
+    files = _expand_inputs(inputs)
+    G = stylegan.load(network)
+    try:
+        D = stylegan.load_discriminator(network)
+    except (stylegan.CheckpointError, FileNotFoundError, KeyError):
+        D = None
+    encoder = None
+    if init in ("auto", "encoder"):
+        enc_path = encoder_dir or (_default_encoder(network) if isinstance(network, str) else None)
+        if enc_path is None and init == "encoder":
+            raise click.UsageError(f"--init encoder: no encoder shipped for {network!r}; pass --encoder DIR "
+                                   "(train one with `sgt train-encoder`)")
+        if enc_path is not None:
+            from .encoder import load_encoder
+
+            encoder = load_encoder(enc_path, G=G)
+        init = "encoder" if encoder is not None else "w_avg"
+    loss_fn = make_loss(loss, D=D, lpips_weights=lpips_weights)
+    if loss_fn.name != loss:
+        tqdm.write(f"note: loss {loss!r} -> {loss_fn.name!r}", file=sys.stderr)
+    from_guess = init == "encoder" or candidates > 0
+    w_noise = w_noise if w_noise is not None else (0.0 if from_guess else 0.05)
+    res = G.img_resolution
+    outdir.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for path in tqdm(files, desc="project", unit="image", disable=len(files) < 2):
+        try:
+            image = load_image(path)
+            if do_align or (do_align is None and image.shape[:2] != (res, res)):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", MultipleFacesWarning)
+                    image = align_face(path, output_size=res).image
+                for warning in caught:
+                    tqdm.write(f"note: {warning.message}", file=sys.stderr)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                target = prepare_target(image, res)
+            for warning in caught:
+                tqdm.write(f"note: {path}: {warning.message}", file=sys.stderr)
+            result = project_image(G, target, space=space, steps=steps, init=init, encoder=encoder, lr=lr,
+                                   w_noise=w_noise, candidates=candidates if init == "w_avg" else 0, loss=loss_fn,
+                                   seed=seed, frame_every=max(1, steps // 50) if gif else 0)
+            extra = None
+            if pti_steps:
+                from .pti import pivotal_tuning
+
+                tuned = pivotal_tuning(G, target, result.ws, noise=result.noise, steps=pti_steps, loss=loss_fn)
+
+                def extra(tmp: Path, tuned=tuned) -> None:
+                    tuned.save(tmp / "pti_delta.safetensors")
+                    PIL.Image.fromarray(stylegan.images.to_uint8(tuned.image)[0]).save(tmp / "proj_pti.png")
+            dest = save_projection(outdir / path.stem, target, result, gif=gif, extra=extra)
+        except (AlignmentError, ProjectionError, FileNotFoundError, ImportError, ValueError) as exc:
+            failures.append(path)
+            tqdm.write(f"error: {path}: {exc}", file=sys.stderr)
+            continue
+        h = result.history
+        tqdm.write(f"{path} -> {dest}/ ({h['space']}, {steps} steps, loss {h['loss_name']}, "
+                   f"PSNR {float(psnr(result.image, target)):.2f} dB)")
+    if failures:
+        raise click.ClickException(f"{len(failures)} of {len(files)} input(s) failed: {', '.join(map(str, failures))}")

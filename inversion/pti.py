@@ -1,0 +1,199 @@
+"""Pivotal tuning (Roich et al. 2021, PTI): after projecting an image to a pivot ws, tune the
+synthesis network around that pivot so that G(pivot) reproduces the image faithfully.
+
+PTI tunes every synthesis weight and so stores a whole generator per image. Here the change is
+low-rank (LoRA-style, Hu et al. 2021): each conv / ToRGB weight `[O, I, k, k]` gets `A @ B` with
+`A [O, r]`, `B [r, I*k*k]`, and each bias a full (tiny) delta. Only these factors are saved
+(`safetensors`), with a fingerprint of the base G so a delta is never applied to the wrong model.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from stylegan.utils import assert_shape
+
+from .losses import ReconstructionLoss, make_loss, psnr
+from .project import TargetLike, check_finite, frozen, prepare_target
+
+FORMAT = "sgt-pti-delta"
+FORMAT_VERSION = 1
+
+
+class DeltaMismatchError(ValueError):
+    """A PTI delta was made for a different base generator."""
+
+
+def tunable_weights(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Synthesis conv and ToRGB weights `{name: [O, I, k, k]}` (names relative to `G.synthesis`)."""
+    return {n: p for n, p in G.synthesis.named_parameters() if n.endswith(".weight") and p.ndim == 4}
+
+
+def tunable_biases(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Biases of the same layers `{name: [O]}`."""
+    return {n[:-len("weight")] + "bias": dict(G.synthesis.named_parameters())[n[:-len("weight")] + "bias"]
+            for n in tunable_weights(G)}
+
+
+def fingerprint(G: torch.nn.Module) -> str:
+    """Short hash of the tuned base tensors (their first 256 values each) and of G's config."""
+    h = hashlib.sha256()
+    h.update(json.dumps(getattr(G, "config").to_dict() if hasattr(G, "config") else {}, sort_keys=True).encode())
+    for name, p in sorted(tunable_weights(G).items()):
+        h.update(name.encode())
+        h.update(p.detach().flatten()[:256].cpu().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class PTIDelta:
+    """Low-rank change of G's synthesis weights found by `pivotal_tuning`.
+
+    Attributes:
+        factors: `{weight name: (A [O, r], B [r, I*k*k])}`.
+        biases: `{bias name: delta [O]}`.
+        pivot: ws `[1, num_ws, w_dim]` the tuning used.
+        noise: noise maps used (names as in `ProjectionResult.noise`).
+        base: `fingerprint` of the base G.
+        history: per-step 'loss' and 'psnr', and 'loss_name'.
+        image: the tuned reconstruction `[1, 3, R, R]` (not saved).
+    """
+
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    biases: dict[str, torch.Tensor]
+    pivot: torch.Tensor
+    noise: dict[str, torch.Tensor]
+    base: str
+    history: dict
+    image: torch.Tensor | None = None
+
+    def overrides(self, G: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """`{name: tuned tensor}` for `functional_call(G.synthesis, ...)` (differentiable in the factors)."""
+        params = dict(G.synthesis.named_parameters())
+        out = {n: params[n] + (a @ b).view_as(params[n]) for n, (a, b) in self.factors.items()}
+        out.update({n: params[n] + d for n, d in self.biases.items()})
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the factors, biases, pivot and noise as one safetensors file."""
+        from safetensors.torch import save_file
+
+        tensors = {"pivot": self.pivot.contiguous()}
+        for n, (a, b) in self.factors.items():
+            tensors[f"A/{n}"], tensors[f"B/{n}"] = a.contiguous(), b.contiguous()
+        tensors.update({f"bias/{n}": d.contiguous() for n, d in self.biases.items()})
+        tensors.update({f"noise/{n}": v.contiguous() for n, v in self.noise.items()})
+        meta = {"format": FORMAT, "version": str(FORMAT_VERSION), "base": self.base,
+                "loss_name": str(self.history.get("loss_name", ""))}
+        save_file({k: v.detach().cpu().float() for k, v in tensors.items()}, str(path), metadata=meta)
+
+
+def load_delta(path: str | os.PathLike) -> PTIDelta:
+    """Read a delta written by `PTIDelta.save`.
+
+    Raises:
+        ValueError: not a PTI delta file (or a newer format version).
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a PTI delta (format {meta.get('format')!r}); write one with `sgt project --pti-steps`")
+        if int(meta.get("version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"{path}: delta format version {meta['version']} is newer than this code ({FORMAT_VERSION}); upgrade")
+        t = {k: f.get_tensor(k) for k in f.keys()}
+    factors = {k[2:]: (t[k], t["B/" + k[2:]]) for k in t if k.startswith("A/")}
+    biases = {k[5:]: v for k, v in t.items() if k.startswith("bias/")}
+    noise = {k[6:]: v for k, v in t.items() if k.startswith("noise/")}
+    return PTIDelta(factors, biases, t["pivot"], noise, meta["base"], {"loss_name": meta.get("loss_name", "")})
+
+
+def apply_delta(G: torch.nn.Module, delta: PTIDelta | str | os.PathLike) -> torch.nn.Module:
+    """A copy of G with the delta merged into its synthesis weights (G itself is unchanged).
+
+    Raises:
+        DeltaMismatchError: the delta was made for another generator.
+    """
+    if not isinstance(delta, PTIDelta):
+        delta = load_delta(delta)
+    if delta.base != fingerprint(G):
+        raise DeltaMismatchError(f"this PTI delta was tuned on generator {delta.base}, not on this one "
+                                 f"({fingerprint(G)}); load the same --network it was made with")
+    tuned = copy.deepcopy(G)
+    with torch.no_grad():
+        params = dict(tuned.synthesis.named_parameters())
+        for name, value in delta.overrides(G).items():
+            params[name].copy_(value)
+    return tuned
+
+
+def pivotal_tuning(
+    G: torch.nn.Module,
+    target: TargetLike,
+    pivot: torch.Tensor,
+    noise: dict[str, torch.Tensor] | None = None,
+    steps: int = 350,
+    lr: float = 1e-2,
+    rank: int = 4,
+    loss: str | ReconstructionLoss = "auto",
+    D: torch.nn.Module | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> PTIDelta:
+    """Tune low-rank changes of G's synthesis weights so that `G.synthesis(pivot)` matches `target`.
+
+    Args:
+        G: generator; not modified.
+        target: the image (see `project.prepare_target`).
+        pivot: ws `[1, num_ws, w_dim]`, usually `project(...).ws` (PTI: 450 W steps).
+        noise: noise maps from the projection (kept fixed).
+        steps: Adam steps (PTI: 350).
+        lr: Adam learning rate of the factors (the low-rank factors need more than PTI's 3e-4).
+        rank: rank r of each weight delta.
+        loss: as in `project`.
+        D: discriminator for the D-feature fallback loss.
+        seed: seeds the factors' initialisation.
+        progress: show a tqdm bar.
+
+    Returns:
+        `PTIDelta`; `apply_delta(G, delta)` gives the tuned generator.
+    """
+    device = G.w_avg.device
+    target_t = prepare_target(target, G.img_resolution).to(device)
+    pivot = pivot.detach().to(device)
+    assert_shape(pivot, [1, G.num_ws, G.w_dim], "pivot")
+    check_finite(pivot, "pivot")
+    noise = {k: v.detach().to(device) for k, v in (noise or {}).items()}
+    loss_fn = loss if isinstance(loss, ReconstructionLoss) else make_loss(loss, D=D)
+    gen = torch.Generator().manual_seed(seed)
+    factors = {}
+    for n, w in tunable_weights(G).items():
+        fan_in = w[0].numel()
+        # LoRA init: A = 0 so tuning starts exactly at G; B random so A gets gradients.
+        factors[n] = (torch.zeros(w.shape[0], rank, device=device, requires_grad=True),
+                      (torch.randn(rank, fan_in, generator=gen) / fan_in ** 0.5).to(device).requires_grad_(True))
+    biases = {n: torch.zeros_like(b, requires_grad=True) for n, b in tunable_biases(G).items()}
+    delta = PTIDelta(factors, biases, pivot, noise, fingerprint(G), {"loss": [], "psnr": [], "loss_name": loss_fn.name})
+    opt = torch.optim.Adam([t for ab in factors.values() for t in ab] + list(biases.values()), lr=lr)
+    with frozen(G, loss_fn):
+        for _ in tqdm(range(steps), desc="pivotal tuning", unit="step", disable=not progress, leave=False):
+            img = functional_call(G.synthesis, {**delta.overrides(G), **noise}, (pivot,), {"noise_mode": "const"})
+            value = loss_fn(img, target_t).sum()
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            delta.history["loss"].append(value.item())
+            delta.history["psnr"].append(float(psnr(img.detach(), target_t)))
+        with torch.no_grad():
+            delta.image = functional_call(G.synthesis, {**delta.overrides(G), **noise}, (pivot,), {"noise_mode": "const"})
+    delta.factors = {n: (a.detach(), b.detach()) for n, (a, b) in factors.items()}
+    delta.biases = {n: d.detach() for n, d in biases.items()}
+    return delta

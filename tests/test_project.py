@@ -1,0 +1,141 @@
+"""Projection into W / W+: honest reconstruction checks on a tiny random generator, input guards,
+the NVlabs schedule, and that G is never modified."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import stylegan
+from inversion.losses import make_loss, ms_ssim, psnr, ssim
+from inversion.project import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers, prepare_target,
+                               project, render, w_stats)
+
+SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
+
+
+@pytest.fixture(scope="module")
+def G():
+    torch.manual_seed(0)
+    return stylegan.Generator(**SMALL).eval()
+
+
+@pytest.fixture(scope="module")
+def targets(G):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        w_in = G.mapping(torch.randn(1, 32))
+        a, b = G.mapping(torch.randn(2, 32)).split(1)
+        w_out = torch.cat([a[:, :4], b[:, 4:]], 1)  # style mix: in W+ but not in W
+        return {"in_w": (w_in, G.synthesis(w_in)), "mixed": (w_out, G.synthesis(w_out))}
+
+
+def test_w_projection_recovers_a_generated_image(G, targets):
+    _, target = targets["in_w"]
+    r = project(G, target, space="w", steps=80, loss="l2+msssim", progress=False)
+    start, end = r.history["psnr"][0], float(psnr(r.image, target))
+    assert end > start + 8 and end > 22, (start, end)
+    assert r.ws.shape == (1, G.num_ws, G.w_dim)
+    assert torch.equal(r.ws[:, 0], r.ws[:, -1])  # W: one w for all layers
+    assert r.loss_name == "l2+msssim" and len(r.history["loss"]) == 80 and r.history["space"] == "w"
+    mse0 = (render(G, w_stats(G)[0].expand(-1, G.num_ws, -1)) - target).square().mean()
+    assert (r.image - target).square().mean() < 0.1 * mse0
+
+
+def test_w_plus_beats_w_outside_w(G, targets):
+    _, target = targets["mixed"]
+    kw = dict(steps=50, loss="l2+msssim", progress=False, candidates=8, w_noise=0.0)
+    rw, rp = project(G, target, space="w", **kw), project(G, target, space="w+", **kw)
+    err_w, err_p = [(r.image - target).square().mean().item() for r in (rw, rp)]
+    assert err_p < 0.7 * err_w, (err_w, err_p)
+    assert not torch.equal(rp.ws[:, 0], rp.ws[:, -1])
+
+
+def test_init_tensor_and_zero_steps(G, targets):
+    w, target = targets["mixed"]
+    r = project(G, target, space="w+", steps=0, init=w, progress=False)
+    assert torch.allclose(r.ws, w) and float(psnr(r.image, target)) > 60
+    with pytest.raises(ProjectionError, match="NaN"):
+        project(G, target, steps=1, init=torch.full_like(w, float("nan")), progress=False)
+    with pytest.raises(ValueError, match="init"):
+        project(G, target, steps=1, init="encoder", progress=False)
+    with pytest.raises(ValueError, match="space"):
+        project(G, target, space="z", steps=1, progress=False)
+
+
+def test_generator_untouched_and_noise_optimised(G, targets):
+    _, target = targets["in_w"]
+    G2 = stylegan.Generator(**SMALL).eval()
+    G2.load_state_dict(G.state_dict())
+    for m in G2.synthesis.modules():
+        if hasattr(m, "noise_strength"):
+            m.noise_strength.data.fill_(0.2)
+    before = {k: v.clone() for k, v in G2.state_dict().items()}
+    r = project(G2, target, steps=5, progress=False, loss="l2")
+    assert all(torch.equal(before[k], v) for k, v in G2.state_dict().items())
+    assert set(r.noise) == {n for n in noise_buffers(G2)}
+    for v in r.noise.values():  # renormalised after every step
+        assert abs(v.mean().item()) < 1e-4 and abs(v.std(unbiased=False).item() - 1) < 1e-3
+    assert r.history["noise_reg"][0] > 0
+    assert torch.allclose(render(G2, r.ws, r.noise), r.image, atol=1e-5)
+
+
+def test_targets_of_every_kind(G, targets, tmp_path):
+    _, target = targets["in_w"]
+    u8 = stylegan.images.to_uint8(target)[0]
+    assert torch.allclose(prepare_target(u8, 32), stylegan.images.from_uint8(u8))
+    path = tmp_path / "t.png"
+    import PIL.Image
+
+    PIL.Image.fromarray(u8).save(path)
+    assert torch.equal(prepare_target(path, 32), prepare_target(u8, 32))
+    with pytest.warns(TargetResizedWarning, match="64x48"):
+        out = prepare_target(np.zeros((48, 64, 3), np.uint8), 32)
+    assert out.shape == (1, 3, 32, 32)
+    bad = target.clone()
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ProjectionError, match="NaN/Inf"):
+        project(G, bad, steps=1, progress=False)
+    with pytest.raises(ProjectionError, match="NaN/Inf"):
+        prepare_target(np.full((32, 32, 3), np.nan, np.float32), 32)
+    with pytest.raises(ProjectionError, match="shape|must be"):
+        prepare_target(torch.zeros(2, 3, 32, 32), 32)
+
+
+def test_lr_schedule_matches_nvlabs():
+    assert lr_schedule(0.0, 0.1) == 0.0
+    assert lr_schedule(0.025, 0.1) == pytest.approx(0.05)
+    assert lr_schedule(0.5, 0.1) == pytest.approx(0.1)
+    assert lr_schedule(0.875, 0.1) == pytest.approx(0.05)
+    assert lr_schedule(1.0, 0.1) == pytest.approx(0.0)
+
+
+def test_w_stats(G):
+    mean, std = w_stats(G, num_samples=2000)
+    assert mean.shape == (1, 1, 32) and std > 0
+    assert torch.allclose(mean[0, 0], G.mapping(torch.randn(4000, 32))[:, 0].mean(0), atol=0.2 * std)
+
+
+def test_losses_and_metrics(G, targets):
+    t = targets["in_w"][1].clamp(-1, 1)
+    noisy = (t + 0.1 * torch.randn_like(t)).clamp(-1, 1)
+    assert ms_ssim(t, t).item() == pytest.approx(1.0, abs=1e-4) and ssim(t, t).item() == pytest.approx(1.0, abs=1e-4)
+    assert ssim(noisy, t).item() < 0.99 and psnr(noisy, t).item() == pytest.approx(
+        10 * np.log10(4 / (noisy - t).square().mean().item()), rel=1e-4)
+    with pytest.warns(UserWarning, match="LPIPS unavailable"):
+        import inversion.losses as L
+
+        L._warned.discard("lpips")
+        D = stylegan.Discriminator(img_resolution=32, channel_base=512, channel_max=32)
+        loss = make_loss("auto", D=D)
+    assert loss.name == "dfeat+l2+msssim"
+    assert loss(t, t).item() == pytest.approx(0, abs=1e-4) and loss(noisy, t).item() > 0.01
+    if L.find_vgg_weights() is None:
+        with pytest.raises(FileNotFoundError, match="lpips-weights"):
+            make_loss("lpips")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        make_loss("lpips", lpips_weights="/nonexistent/vgg16.pth")
+    with pytest.raises(ValueError, match="discriminator"):
+        make_loss("dfeat+l2+msssim")

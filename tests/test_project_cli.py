@@ -1,0 +1,73 @@
+"""`sgt project`: NVlabs output names, batch folders, GIF, PTI delta, failures write nothing."""
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from click.testing import CliRunner
+
+import stylegan
+from demos.cli import main
+from inversion.project_io import load_projection
+
+SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    torch.manual_seed(0)
+    G = stylegan.Generator(**SMALL).eval()
+    d = tmp_path_factory.mktemp("net") / "tiny"
+    stylegan.save_pretrained(G, d)
+    imgs = tmp_path_factory.mktemp("imgs")
+    with torch.no_grad():
+        for i in range(2):
+            PIL.Image.fromarray(stylegan.images.to_uint8(G(torch.randn(1, 32)))[0]).save(imgs / f"face{i}.png")
+    return d, imgs
+
+
+def test_project_folder_writes_nvlabs_names(network, tmp_path):
+    net, imgs = network
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["project", str(imgs), "--network", str(net), "--outdir", str(out), "--steps", "6",
+                                  "--candidates", "4", "--gif", "--pti-steps", "3", "--loss", "l2+msssim"])
+    assert r.exit_code == 0, r.output
+    for name in ("face0", "face1"):
+        d = out / name
+        assert {p.name for p in d.iterdir()} >= {"target.png", "proj.png", "projected_w.npz", "proj.gif",
+                                                 "history.json", "pti_delta.safetensors", "proj_pti.png"}
+        ws, _ = load_projection(d / "projected_w.npz")
+        assert ws.shape == (1, 8, 32)
+        assert np.load(d / "projected_w.npz")["w"].shape == (1, 8, 32)
+        assert PIL.Image.open(d / "proj.gif").n_frames > 2
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_failure_writes_nothing_for_that_input(network, tmp_path):
+    net, imgs = network
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["project", str(bad), str(imgs / "face0.png"), "--network", str(net), "--outdir",
+                                  str(out), "--steps", "2", "--no-align", "--loss", "l2"])
+    assert r.exit_code == 1 and "broken.png" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["face0"]
+
+
+def test_wrong_size_is_resized_with_a_note(network, tmp_path):
+    net, imgs = network
+    big = tmp_path / "big.png"
+    PIL.Image.open(imgs / "face0.png").resize((48, 48)).save(big)
+    r = CliRunner().invoke(main, ["project", str(big), "--network", str(net), "--outdir", str(tmp_path / "o"),
+                                  "--steps", "1", "--no-align", "--loss", "l2", "--candidates", "0"])
+    assert r.exit_code == 0, r.output
+    assert "resizing" in r.output
+    assert PIL.Image.open(tmp_path / "o" / "big" / "target.png").size == (32, 32)
+
+
+def test_encoder_init_without_encoder_is_a_usage_error(network, tmp_path):
+    net, imgs = network
+    r = CliRunner().invoke(main, ["project", str(imgs), "--network", str(net), "--outdir", str(tmp_path),
+                                  "--init", "encoder"])
+    assert r.exit_code == 2 and "--encoder" in r.output
