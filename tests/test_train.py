@@ -174,7 +174,7 @@ class Killed(Exception):
 def test_resume_after_kill_matches_uninterrupted_run(data_dir, tmp_path):
     full = train(_cfg(data_dir, tmp_path / "full", steps=6, snap_every=2))
 
-    def kill_at_5(step):
+    def kill_at_5(step, nets):
         if step == 5:
             raise Killed  # after the step-4 checkpoint, before step 6: step 5's work is lost
 

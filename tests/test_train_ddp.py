@@ -5,7 +5,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from test_train import TINY, _cfg, write_images
+from test_train import _cfg, write_images
 
 
 def _worker(rank: int, world: int, init_file: str, data: str, out: str, result_dir: str) -> None:
@@ -14,22 +14,13 @@ def _worker(rank: int, world: int, init_file: str, data: str, out: str, result_d
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     from stylegan.train.loop import train
 
-    # rank 0 writes checkpoints; every rank keeps its own live networks, captured at the end
-    captured = {}
+    # rank 0 alone writes checkpoints, so each rank's live networks are captured after the last step
+    nets = {}
 
-    def grab(step):
-        if step == 3:
-            import gc
-
-            for obj in gc.get_objects():
-                if isinstance(obj, torch.nn.Module) and type(obj).__name__ in ("Generator", "Discriminator"):
-                    captured.setdefault(type(obj).__name__, []).append(obj)
+    def grab(step, live):
+        nets.update({k: {n: v.detach().clone() for n, v in net.state_dict().items()} for k, net in live.items()})
 
     train(_cfg(data, out, steps=3, snap_every=3, batch=8, r1_interval=2, pl_interval=2), on_step_end=grab)
-    nets = {}
-    for g in captured["Generator"]:
-        nets["G_ema" if not g.training else "G"] = {k: v.detach().clone() for k, v in g.state_dict().items()}
-    nets["D"] = {k: v.detach().clone() for k, v in captured["Discriminator"][0].state_dict().items()}
     torch.save(nets, os.path.join(result_dir, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
@@ -45,7 +36,6 @@ def test_two_process_ddp_replicas_stay_identical(tmp_path):
             assert torch.equal(r0[name][k], r1[name][k]), (name, k)
     # They trained: weights moved away from the (shared) initialisation.
     from stylegan.train.loop import build_networks
-    from test_train import TINY as _  # noqa: F401
 
     G0, _D0 = build_networks(_cfg(data, tmp_path / "x", 1, 1), 16, use_amp=False)
     assert not torch.equal(G0.state_dict()["synthesis.b16.conv1.weight"], r0["G"]["synthesis.b16.conv1.weight"])

@@ -20,6 +20,18 @@ def _parse_channels(spec: str | None) -> dict[int, int] | None:
             from exc
 
 
+def _command_line() -> str:
+    """How this run was started, for the exported model's metadata."""
+    import os
+
+    if sys.argv[0].endswith("__main__.py"):
+        world = int(os.environ.get("WORLD_SIZE", 1))
+        head = [f"torchrun --nproc_per_node={world}"] if world > 1 else ["python"]
+        return " ".join(head + ["-m stylegan.train", shlex.join(sys.argv[1:])])
+    args = sys.argv[1:]
+    return shlex.join(["sgt", *args] if args[:1] == ["train"] else ["sgt", "train", *args])
+
+
 @click.command(context_settings=_CTX)
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
               help="`sgt render --dataset` output or any folder of square images.")
@@ -62,9 +74,8 @@ def train(data, outdir, resume, channels, **opts):
     from stylegan.train.config import TrainConfig
     from stylegan.train.loop import train as run
 
-    cfg = TrainConfig(data=data, outdir=outdir, channels=_parse_channels(channels),
-                      command=shlex.join(["sgt", "train", *sys.argv[1:]] if "train" not in sys.argv[1:2]
-                                         else ["sgt", *sys.argv[1:]]), **opts)
+    cfg = TrainConfig(data=data, outdir=outdir, channels=_parse_channels(channels), command=_command_line(),
+                      **opts)
     try:
         out = run(cfg, resume=resume)
     except (ValueError, FileNotFoundError) as exc:

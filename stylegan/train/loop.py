@@ -60,7 +60,7 @@ def _check_resume(saved: dict, cfg: TrainConfig) -> None:
                          "a new run")
 
 
-def train(cfg: TrainConfig, on_step_end: Callable[[int], None] | None = None, resume: str | Path | None = None
+def train(cfg: TrainConfig, on_step_end: Callable[[int, dict], None] | None = None, resume: str | Path | None = None
           ) -> Path:
     """Train (or continue) a StyleGAN2; returns the output directory.
 
@@ -70,7 +70,8 @@ def train(cfg: TrainConfig, on_step_end: Callable[[int], None] | None = None, re
 
     Args:
         cfg: options.
-        on_step_end: called with the finished step count after each step (tests use it to simulate a kill).
+        on_step_end: called as `on_step_end(step, {'G': G, 'D': D, 'G_ema': G_ema})` after each step (tests use
+            it to simulate a kill or to look at every rank's networks).
         resume: a run directory or checkpoint to continue from (same options required).
     """
     info = distributed.setup(cfg.device)
@@ -228,7 +229,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
                 snapshot()
                 t_snap = time.time()
         if on_step_end is not None:
-            on_step_end(step)
+            on_step_end(step, {"G": G, "D": D, "G_ema": G_ema})
     bar.close()
     if info.is_main:
         ckpt = find_checkpoint(outdir)

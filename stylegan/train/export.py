@@ -1,0 +1,35 @@
+"""Copy a run's newest G_ema into a model directory (e.g. the shipped `stylegan/weights/synthheads/`).
+
+    python -m stylegan.train.export runs/synthheads64 stylegan/weights/synthheads
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from stylegan.formats.ours import load_pretrained, save_pretrained
+from stylegan.train.checkpoint import find_checkpoint
+
+
+def export_ema(run: str | Path, dest: str | Path, extra: dict | None = None) -> dict:
+    """Write the newest checkpoint's G_ema to `dest` (our format, float32) with its training metadata
+    (kimg, steps, wall time, command, data) plus `extra`; returns the metadata."""
+    ckpt = find_checkpoint(run)
+    meta = json.loads((ckpt / "G_ema" / "config.json").read_text()).get("metadata", {})
+    meta = {**meta, "checkpoint": ckpt.name, **(extra or {})}
+    save_pretrained(load_pretrained(ckpt / "G_ema"), dest, metadata=meta)
+    return meta
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("run", type=click.Path(exists=True))
+@click.argument("dest", type=click.Path())
+def main(run, dest):
+    """Export RUN's newest G_ema to DEST."""
+    click.echo(json.dumps(export_ema(run, dest), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Quality of a generator trained on synthetic heads, measured with the attribute oracle
+(`synthetic.oracle`): Fréchet distance between oracle features of samples and of held-out renders (with
+the same distance between two disjoint sets of real renders as the floor), and the oracle's predicted
+pose / expression distributions on samples vs. renders.
+
+    python -m stylegan.train.metrics --network synthheads --data data/heads64/images --real-start 2500 \
+        --num 5000 --out docs/default_model_metrics.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+ATTRIBUTES = ("yaw", "pitch", "roll")
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to features `a [N, D]` and `b [M, D]` (Heusel et al. 2017):
+    `|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
+    return float(np.square(mu_a - mu_b).sum() + np.trace(s_a + s_b - 2 * np.real(covmean)))
+
+
+@torch.no_grad()
+def oracle_outputs(oracle: torch.nn.Module, images: torch.Tensor, batch: int = 128) -> dict[str, np.ndarray]:
+    """Oracle trunk features `[N, 512]` ('features') and named predictions for images `[N, 3, H, W]` in [-1, 1]."""
+    from synthetic.oracle import preprocess
+
+    feats, preds = [], []
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch]
+        feats.append(oracle.fc(oracle.trunk(preprocess(x))))
+        p = oracle.predict(x)
+        preds.append({k: v for k, v in p.items() if v.ndim == 1})
+    out = {"features": torch.cat(feats).numpy()}
+    for k in preds[0]:
+        out[k] = torch.cat([p[k] for p in preds]).numpy()
+    return out
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, num: int, seed: int = 0, psi: float = 1.0, batch: int = 64) -> torch.Tensor:
+    """`num` samples `[num, 3, R, R]` (z from seed `seed`, truncation `psi`, const noise)."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(num, G.z_dim)).float()
+    return torch.cat([G(z[i:i + batch], truncation_psi=psi) for i in tqdm(range(0, num, batch), desc="generate",
+                                                                          file=sys.stderr)]).clamp(-1, 1)
+
+
+def _describe(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    from scipy import stats
+
+    return {"samples_mean": float(a.mean()), "samples_std": float(a.std()), "renders_mean": float(b.mean()),
+            "renders_std": float(b.std()), "wasserstein": float(stats.wasserstein_distance(a, b))}
+
+
+def evaluate(G: torch.nn.Module, oracle: torch.nn.Module, real_eval: torch.Tensor, real_floor: torch.Tensor,
+             num: int, psi: float = 1.0) -> dict:
+    """All numbers for the report. `real_eval` and `real_floor` are disjoint sets of renders `[M, 3, R, R]`."""
+    fake = oracle_outputs(oracle, generate(G, num, psi=psi))
+    real = oracle_outputs(oracle, real_eval)
+    floor = oracle_outputs(oracle, real_floor)
+    keys = [k for k in real if k != "features"]
+    expr = [k for k in keys if k not in ATTRIBUTES and not k.startswith("light")]
+    return {
+        "num_samples": num, "num_real_eval": len(real_eval), "num_real_floor": len(real_floor), "psi": psi,
+        "fd_samples_vs_renders": frechet_distance(fake["features"], real["features"]),
+        "fd_renders_vs_renders": frechet_distance(floor["features"], real["features"]),
+        "pose": {k: _describe(fake[k], real[k]) for k in ATTRIBUTES},
+        "expression": {k: _describe(fake[k], real[k]) for k in expr},
+        "lighting": {k: _describe(fake[k], real[k]) for k in keys if k.startswith("light")},
+    }
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--network", default="synthheads", help="Generator: registered name or path.")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Renders (folder or render output).")
+@click.option("--real-start", type=int, required=True, help="First held-out image index (the model trained on "
+              "images before it); the floor set is taken from the images before it.")
+@click.option("--num", type=int, default=5000, help="Samples and (at most) held-out renders.")
+@click.option("--psi", type=float, default=1.0)
+@click.option("--oracle", "oracle_path", default=None, help="Oracle weights; default the shipped ones.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the numbers as JSON here.")
+def main(network, data, real_start, num, psi, oracle_path, out):
+    """Fréchet distance on oracle features and pose/expression distributions, samples vs. renders."""
+    import stylegan
+    from stylegan.train.dataset import ImageDataset
+    from synthetic import oracle as oracle_mod
+
+    torch.set_num_threads(1)
+    oracle = oracle_mod.load(oracle_path) if oracle_path else oracle_mod.load()
+    G = stylegan.load(network)
+    ds = ImageDataset(data)
+    held = torch.arange(real_start, min(len(ds), real_start + num))
+    n_real = len(held)
+    if n_real < 2:
+        raise click.ClickException(f"no held-out images from index {real_start} in {data} ({len(ds)} images)")
+    floor = torch.arange(0, min(n_real, real_start))
+    res = evaluate(G, oracle, ds.batch(held), ds.batch(floor), num=min(num, n_real) if num > n_real else num,
+                   psi=psi)
+    res.update(network=str(network), data=str(data), real_start=real_start)
+    text = json.dumps(res, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    main()
