@@ -1,0 +1,52 @@
+"""`sgt train-encoder`: train an e4e-style encoder on a generator's own samples.
+
+Single process: `sgt train-encoder --network synthheads --outdir runs/enc`.
+Several processes (DistributedDataParallel, gloo on CPU):
+`torchrun --nproc_per_node 2 -m inversion.encoder_cli --network synthheads --outdir runs/enc`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Encoder folder (config.json, model.safetensors, log.jsonl).")
+@click.option("--steps", default=4000, type=click.IntRange(min=1), help="Training steps.")
+@click.option("--batch", default=8, type=click.IntRange(min=1), help="Images per step and process.")
+@click.option("--lr", default=1e-3, type=float, help="Adam learning rate (linear decay over the last 20 %).")
+@click.option("--progressive-every", default=200, type=click.IntRange(min=0),
+              help="Unlock one more layer's W+ offset every N steps (e4e progressive training; 0: all at once).")
+@click.option("--image-weight", default=1.0, type=float, help="Weight of the image reconstruction loss (0: latent only).")
+@click.option("--reg-weight", default=1e-3, type=float, help="Weight of the delta-norm regulariser.")
+@click.option("--loss", default="l2+msssim", type=click.Choice(["auto", "lpips", "dfeat+l2+msssim", "l2+msssim", "l2"]),
+              help="Image reconstruction loss.")
+@click.option("--channels", default=32, type=click.IntRange(min=4), help="Encoder width at full resolution.")
+@click.option("--seed", default=0, type=int, help="Random seed.")
+def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
+                  image_weight: float, reg_weight: float, loss: str, channels: int, seed: int) -> None:
+    """Train an encoder (image -> W+) for NETWORK on its own generated samples."""
+    import stylegan
+
+    from .encoder_train import EncoderTrainConfig
+    from .encoder_train import train_encoder as run
+
+    G = stylegan.load(network)
+    D = None
+    if loss in ("auto", "dfeat+l2+msssim"):
+        try:
+            D = stylegan.load_discriminator(network)
+        except (stylegan.CheckpointError, FileNotFoundError, KeyError) as exc:
+            if loss == "dfeat+l2+msssim":
+                raise click.UsageError(f"--loss dfeat+l2+msssim needs a discriminator in {network}: {exc}") from exc
+    cfg = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, progressive_every=progressive_every,
+                             image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed)
+    run(G, outdir, cfg, D=D, network=str(network))
+    click.echo(f"encoder written to {outdir}/")
+
+
+if __name__ == "__main__":
+    train_encoder()
