@@ -111,3 +111,16 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
     fresh = torch.cat([p.flatten() for p in encoder_for(tiny_g()).parameters()])
     assert not torch.equal(got[0], fresh)
     assert (tmp_path / "config.json").is_file()
+
+
+def test_train_encoder_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from demos.cli import main
+
+    stylegan.save_pretrained(tiny_g(), tmp_path / "net")
+    r = CliRunner().invoke(main, ["train-encoder", "--network", str(tmp_path / "net"), "--outdir", str(tmp_path / "enc"),
+                                  "--steps", "3", "--batch", "2", "--loss", "l2"])
+    assert r.exit_code == 0, r.output
+    enc = load_encoder(tmp_path / "enc", G=stylegan.load(tmp_path / "net"))
+    assert enc.config.num_ws == 8
