@@ -24,6 +24,29 @@ def source_hash(name: str) -> str:
     return hashlib.sha1((_CUDA_DIR / f"{name}.cu").read_bytes()).hexdigest()[:12]
 
 
+def _pip_cuda_includes() -> list[str]:
+    """Header folders of pip-installed CUDA libraries (torch's CUDA wheels bring e.g. cusparse.h there,
+    which a system toolkit may lack)."""
+    try:
+        import nvidia
+
+        roots = [Path(p) for p in nvidia.__path__]
+    except ImportError:
+        return []
+    return sorted(str(d) for root in roots for d in root.glob("*/include") if d.is_dir())
+
+
+def _cudart_ldflags() -> list[str]:
+    """Linker paths for libcudart when CUDA_HOME's guess (e.g. /usr/local) has no lib64 of its own."""
+    candidates = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")), Path("/usr/local/cuda")]
+    flags = []
+    for root in candidates:
+        for sub in ("lib64", "lib"):
+            if (root / sub / "libcudart.so").exists():
+                flags.append(f"-L{root / sub}")
+    return sorted(set(flags))
+
+
 def load_cuda_extension(name: str) -> ModuleType | None:
     """Compile (once per source hash) and import `cuda/<name>.cu`; None when that is impossible.
 
@@ -43,6 +66,8 @@ def load_cuda_extension(name: str) -> ModuleType | None:
             sources=[str(_CUDA_DIR / f"{name}.cu")],
             build_directory=str(build_dir),
             extra_cuda_cflags=["--use_fast_math"],
+            extra_include_paths=_pip_cuda_includes(),
+            extra_ldflags=_cudart_ldflags(),
             verbose=False,
         )
     except Exception as exc:  # any build problem: compiler missing, CUDA mismatch, ...
