@@ -132,7 +132,11 @@ class SynthesisBlock(torch.nn.Module):
         if self.in_channels == 0:
             n = styles["conv1"].shape[0]
             x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
-        else:
+        if x.device.type == "cpu":
+            # oneDNN's convolutions, transposed convolutions and depthwise FIR filters run 1.5-5x faster
+            # on NHWC tensors (bench/RESULTS.md); element-wise ops keep the layout.
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.in_channels != 0:
             x = self.conv0(x.to(dtype), styles["conv0"], noise_mode=noise_mode, path=path)
         x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path)
         if img is not None:

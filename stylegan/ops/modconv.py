@@ -7,7 +7,7 @@ Two ways to compute the same thing:
 - 'scaled': scale the *activations* by the styles, run one ordinary convolution shared by the
   whole batch, then scale the output by the demodulation coefficients. Same maths (to ~1e-6);
   far better batching on CPU.
-'auto' chooses by device and batch size (see `choose_path`, measured in bench/generator.py).
+'auto' chooses by device (see `choose_path`, measured in bench/generator.py).
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ PATHS = ("auto", "grouped", "scaled")
 
 
 def choose_path(x: torch.Tensor) -> str:
-    """Pick the faster modulated-conv path: measured crossover on CPU is batch 1 vs. >1
-    (bench/RESULTS.md); on GPU the grouped conv is the established fast path."""
-    if x.device.type == "cpu":
-        return "grouped" if x.shape[0] == 1 else "scaled"
-    return "grouped"
+    """Pick the faster modulated-conv path. On CPU 'scaled' measured faster at batch 1 and much faster
+    at batch 8 (bench/RESULTS.md); on GPU the grouped conv is NVlabs' established fast path."""
+    return "scaled" if x.device.type == "cpu" else "grouped"
 
 
 def conv2d_resample(
@@ -139,13 +137,12 @@ def modulated_conv2d(
         weight = weight * (1 / (in_channels * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
-    dcoefs = None
-    if demodulate or path == "grouped":
-        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
-
     if path == "scaled":
+        dcoefs = None
+        if demodulate:
+            # sum_{i,k} (w[o,i,k] s[n,i])^2 = (s^2 @ sum_k w^2 .T)[n,o]: a small matmul instead of
+            # materialising the [N, O, I, kh, kw] modulated weights.
+            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
                             flip_weight=flip_weight, impl=impl)
@@ -155,8 +152,9 @@ def modulated_conv2d(
             x = x + noise.to(x.dtype)
         return x
 
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
     if demodulate:
-        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
