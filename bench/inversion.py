@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--only", default=None, help="comma-separated method names")
     p.add_argument("--json", default="runs/bench_inversion.json")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--merge", default=None, help="JSON of an earlier run on the same targets whose rows to include")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -115,6 +116,10 @@ def main() -> None:
                     row["lpips"] = float(lpips_metric(r.image, target))
             rows[name].append(row)
             print(f"target {i:2d} {name:15s} {wall:7.1f}s PSNR {row['psnr']:6.2f} SSIM {row['ssim']:.4f}", flush=True)
+    if args.merge:  # e.g. the NVlabs baseline measured in an earlier run on the same targets
+        old = json.loads(Path(args.merge).read_text())
+        assert old["source"] == args.source and old["network"] == args.network, "merge only runs on the same targets"
+        rows = {**{k: v[:len(targets)] for k, v in old["rows"].items() if k not in rows}, **rows}
     summary = summarize(rows)
     result = {"network": args.network, "source": args.source, "targets": len(targets), "loss": loss.name,
               "lpips_metric": lpips_metric is not None, "args": {k: v for k, v in vars(args).items()},
@@ -161,4 +166,4 @@ def table(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    main()  # the __main__ guard matters: render workers are spawned processes

@@ -16,3 +16,23 @@ __all__ = [
     "Detector", "DlibDetector", "model_path",
     "face_mask", "paste_back",
 ]
+
+# Projection, pivotal tuning and the encoder import torch: loaded on first use, like dlib above.
+# (`project` itself: `from inversion.project import project`; the name is also the submodule.)
+_LAZY = {
+    "ProjectionResult": "project", "ProjectionError": "project", "prepare_target": "project",
+    "render": "project", "save_projection": "project_io", "load_projection": "project_io",
+    "make_loss": "losses", "psnr": "losses", "ssim": "losses",
+    "pivotal_tuning": "pti", "apply_delta": "pti", "load_delta": "pti", "PTIDelta": "pti",
+    "Encoder": "encoder", "load_encoder": "encoder", "save_encoder": "encoder", "encoder_for": "encoder",
+    "train_encoder": "encoder_train", "EncoderTrainConfig": "encoder_train",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
