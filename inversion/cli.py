@@ -141,14 +141,16 @@ def _default_encoder(network: str) -> Path | None:
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
 @click.option("--space", default="w+", type=click.Choice(["w", "w+"]), help="Latent space to optimise.")
-@click.option("--steps", default=300, type=click.IntRange(min=0), help="Optimisation steps (NVlabs: 1000 in W).")
+@click.option("--steps", default=200, type=click.IntRange(min=0),
+              help="Optimisation steps (NVlabs: 1000 in W; see bench/RESULTS_inversion.md).")
 @click.option("--init", "init", default="auto", type=click.Choice(["auto", "w_avg", "encoder"]),
               help="Start point; 'auto' = the encoder when one is found for --network, else w_avg.")
 @click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Encoder folder for --init encoder (default: the one shipped for --network).")
 @click.option("--candidates", default=16, type=click.IntRange(min=0),
               help="With w_avg init, start from the best of this many mapped samples (0: NVlabs).")
-@click.option("--lr", default=0.1, type=float, help="Adam learning rate (with NVlabs' ramps).")
+@click.option("--lr", default=None, type=float,
+              help="Adam learning rate with NVlabs' ramps (default: 0.1; 0.05 from an encoder's start).")
 @click.option("--w-noise", default=None, type=float,
               help="Noise on w in sigma_w units (default: 0.05 from w_avg, 0 from an encoder or candidate).")
 @click.option("--loss", default="auto", type=click.Choice(["auto", "lpips", "dfeat+l2+msssim", "l2+msssim", "l2"]),
@@ -162,7 +164,7 @@ def _default_encoder(network: str) -> Path | None:
 @click.option("--gif", is_flag=True, help="Also write proj.gif showing the optimisation.")
 @click.option("--seed", default=0, type=int, help="Seed for noise maps and w noise.")
 def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, steps: int, init: str,
-            encoder_dir: Path | None, candidates: int, lr: float, w_noise: float | None, loss: str,
+            encoder_dir: Path | None, candidates: int, lr: float | None, w_noise: float | None, loss: str,
             lpips_weights: Path | None, do_align: bool | None, pti_steps: int, gif: bool, seed: int) -> None:
     """Project aligned faces (or photos, aligned first) into a generator's W / W+ space.
 
@@ -200,6 +202,7 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, st
         tqdm.write(f"note: loss {loss!r} -> {loss_fn.name!r}", file=sys.stderr)
     from_guess = init == "encoder" or candidates > 0
     w_noise = w_noise if w_noise is not None else (0.0 if from_guess else 0.05)
+    lr = lr if lr is not None else (0.05 if init == "encoder" else 0.1)
     res = G.img_resolution
     outdir.mkdir(parents=True, exist_ok=True)
     failures = []
