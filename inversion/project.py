@@ -101,7 +101,7 @@ def prepare_target(target: TargetLike, resolution: int) -> torch.Tensor:
         name = describe(target)
         if isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating) and not np.isfinite(target).all():
             raise ProjectionError(f"{name} contains NaN/Inf values; fix the input array")
-        t = from_uint8(load_image(target))
+        t = from_uint8(load_image(target).copy())  # PIL-backed arrays can be read-only
     h, w = t.shape[-2:]
     if (h, w) == (resolution, resolution):
         return t
