@@ -135,7 +135,7 @@ def test_upfirdn2d_gradcheck_float64():
 @pytest.mark.parametrize("up,down,pad", CASES[:4] + [(2, 2, (1, 2, 2, 1))])
 def test_custom_autograd_backward_formula(up, down, pad):
     """The CUDA wrapper's gradient is another upfirdn2d; check that formula on CPU with the ref forward."""
-    x = torch.randn(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 1, 5, 4, dtype=torch.float64, requires_grad=True)
     f = torch.rand(4, 4, dtype=torch.float64)
     args = ((up, up), (down, down), pad, False, 1.3)
     assert torch.autograd.gradcheck(lambda x: _UpFirDn2d.apply(x, f, *args, _upfirdn2d_ref), (x,))
@@ -185,9 +185,9 @@ def test_modulated_conv_matches_per_sample_definition(path, up, demod):
 
 @pytest.mark.parametrize("path", ["grouped", "scaled"])
 def test_modulated_conv_gradcheck_float64(path):
-    x = torch.randn(2, 3, 5, 5, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
-    s = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
     f = setup_filter([1, 3, 3, 1]).double()
     assert torch.autograd.gradcheck(
         lambda x, w, s: modulated_conv2d(x, w, s, up=2, padding=1, resample_filter=f, flip_weight=False, path=path),
