@@ -1,5 +1,6 @@
 """Generator speed on CPU: images/s and peak memory for each modulated-conv path vs. a transcription of
-the NVlabs reference forward (grouped "fused" modconv), same weights, run interleaved in one process.
+the NVlabs reference forward (grouped "fused" modconv), same weights. Timings alternate the variants
+rep by rep in one process; peak memory is measured per variant in a fresh process.
 
     python bench/generator.py [--configs 64,256,1024] [--batches 1,8] [--reps 5] [--threads 1]
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -30,9 +30,10 @@ CONFIGS = {
 }
 
 
-def _measure(kind: str, cfg_name: str, batch: int, reps: int, threads: int, queue) -> None:
-    """Runs in a fresh process so ru_maxrss is this variant's own peak."""
-    torch.set_num_threads(threads)
+VARIANTS = ("nvlabs-ref", "grouped", "scaled")
+
+
+def _setup(cfg_name: str, batch: int):
     from reference import nvlabs_ref
 
     from stylegan.formats.infer import build_generator
@@ -41,32 +42,59 @@ def _measure(kind: str, cfg_name: str, batch: int, reps: int, threads: int, queu
     params = nvlabs_ref.init_params(**cfg, seed=0)
     G = build_generator(params, "bench")
     ws = G.mapping(torch.randn(batch, cfg["z_dim"]))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    def run():
+    def run(kind: str):
         with torch.no_grad():
             if kind == "nvlabs-ref":
                 return nvlabs_ref.synthesis(params, ws, cfg["img_resolution"])
             return G.synthesis(ws, path=kind)
 
-    run()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((sorted(times)[len(times) // 2], (peak - base) / 1024))
+    return run
 
 
-def measure(kind, cfg_name, batch, reps, threads):
+def _peak_memory(kind: str, cfg_name: str, batch: int, threads: int, queue) -> None:
+    """One forward in a fresh process: peak resident memory above the set-up, in MB."""
+    torch.set_num_threads(threads)
+    run = _setup(cfg_name, batch)
+    # Reset the kernel's peak-RSS mark (Linux), so the set-up's own peak does not hide the forward's.
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base = _status_kb("VmRSS")
+    run(kind)
+    queue.put((_status_kb("VmHWM") - base) / 1024)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory(kind, cfg_name, batch, threads) -> float:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_measure, args=(kind, cfg_name, batch, reps, threads, q))
+    p = ctx.Process(target=_peak_memory, args=(kind, cfg_name, batch, threads, q))
     p.start()
     out = q.get()
     p.join()
     return out
+
+
+def timings(cfg_name: str, batch: int, reps: int) -> dict[str, float]:
+    """Median seconds per batch; the variants alternate rep by rep in this one process, so a load
+    change on the machine hits all of them alike."""
+    run = _setup(cfg_name, batch)
+    for kind in VARIANTS:
+        run(kind)  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in VARIANTS}
+    for _ in range(reps):
+        for kind in VARIANTS:
+            t0 = time.perf_counter()
+            run(kind)
+            times[kind].append(time.perf_counter() - t0)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
 def main() -> None:
@@ -76,6 +104,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     from stylegan.ops.modconv import choose_path
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -85,11 +114,11 @@ def main() -> None:
     for cfg_name in args.configs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             reps = max(1, args.reps if cfg_name != "1024" else min(args.reps, 2))
-            results = {k: measure(k, cfg_name, batch, reps, args.threads) for k in ("nvlabs-ref", "grouped", "scaled")}
+            t_all = timings(cfg_name, batch, reps)
             auto = choose_path(torch.zeros(batch, 1, device="cpu"))
-            ref_t = results["nvlabs-ref"][0]
-            for kind, (t, mb) in results.items():
-                ratio = ref_t / t
+            for kind in VARIANTS:
+                t, mb = t_all[kind], peak_memory(kind, cfg_name, batch, args.threads)
+                ratio = t_all["nvlabs-ref"] / t
                 print(f"| {CONFIGS[cfg_name][1]} | {batch} | {kind} | {t:.4f} | {batch / t:.2f} | {mb:.0f} | "
                       f"{ratio:.2f}x | {'<-' if kind == auto else ''} |", flush=True)
 
