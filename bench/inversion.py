@@ -81,7 +81,9 @@ def main() -> None:
     p.add_argument("--only", default=None, help="comma-separated method names")
     p.add_argument("--json", default="runs/bench_inversion.json")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--merge", default=None, help="JSON of an earlier run on the same targets whose rows to include")
+    p.add_argument("--first", type=int, default=0, help="index of the first target (to extend an earlier run)")
+    p.add_argument("--merge", nargs="*", default=[],
+                   help="JSONs of earlier runs (same network and source) whose rows to include, by target index")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -98,13 +100,13 @@ def main() -> None:
     loss = make_loss("auto", D=D)
     vgg = find_vgg_weights()
     lpips_metric = LPIPSLoss(vgg) if vgg is not None else None
-    targets = load_targets(G, args.source, args.targets)
+    targets = load_targets(G, args.source, args.targets, seed=10_000 + args.first)
     w_stats(G)  # estimated once per G (10k samples); not charged to any method
     todo = methods(args, encoder)
     if args.only:
         todo = {k: v for k, v in todo.items() if k in args.only.split(",")}
     rows: dict[str, list[dict]] = {k: [] for k in todo}
-    for i, target in enumerate(targets):
+    for i, target in enumerate(targets, start=args.first):
         for name, kw in todo.items():
             t0 = time.perf_counter()
             r = project(G, target, loss=loss, seed=i, progress=False, **kw)
@@ -116,12 +118,15 @@ def main() -> None:
                     row["lpips"] = float(lpips_metric(r.image, target))
             rows[name].append(row)
             print(f"target {i:2d} {name:15s} {wall:7.1f}s PSNR {row['psnr']:6.2f} SSIM {row['ssim']:.4f}", flush=True)
-    if args.merge:  # e.g. the NVlabs baseline measured in an earlier run on the same targets
-        old = json.loads(Path(args.merge).read_text())
+    for path in args.merge:  # e.g. the NVlabs baseline measured in an earlier run
+        old = json.loads(Path(path).read_text())
         assert old["source"] == args.source and old["network"] == args.network, "merge only runs on the same targets"
-        rows = {**{k: v[:len(targets)] for k, v in old["rows"].items() if k not in rows}, **rows}
+        for name, old_rows in old["rows"].items():
+            have = {r["target"] for r in rows.get(name, [])}
+            rows[name] = sorted([r for r in old_rows if r["target"] not in have] + rows.get(name, []),
+                                key=lambda r: r["target"])
     summary = summarize(rows)
-    result = {"network": args.network, "source": args.source, "targets": len(targets), "loss": loss.name,
+    result = {"network": args.network, "source": args.source, "targets": max(len(v) for v in rows.values()), "loss": loss.name,
               "lpips_metric": lpips_metric is not None, "args": {k: v for k, v in vars(args).items()},
               "summary": summary, "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
