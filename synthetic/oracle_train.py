@@ -90,6 +90,7 @@ def train(
     lr: float = 2e-3,
     seed: int = 0,
     threads: int = 1,
+    init: str | None = None,
 ) -> Oracle:
     """Train and save the oracle; returns the trained network (eval mode)."""
     torch.set_num_threads(threads)
@@ -101,6 +102,11 @@ def train(
     steps_per_epoch = max(1, len(ids) // (p * k))
     total = epochs * steps_per_epoch
     net = Oracle(n_identity=d["identity_params"].shape[1])
+    if init:  # continue from saved weights (a second, shorter schedule)
+        from .oracle import load
+
+        net.load_state_dict(load(init).state_dict())
+        net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     t0 = time.time()
     last_save = t0
@@ -149,11 +155,14 @@ def train(
 @click.option("--lr", type=float, default=2e-3)
 @click.option("--seed", type=int, default=0)
 @click.option("--threads", type=int, default=1, help="torch threads.")
+@click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False), help="Start from these weights.")
 @click.option("--p", "p", type=int, default=32, help="Identities per batch.")
 @click.option("--k", "k", type=int, default=4, help="Renders per identity in a batch.")
-def main(data: str, out: str, minutes: float, epochs: int, lr: float, seed: int, threads: int, p: int, k: int) -> None:
+def main(
+    data: str, out: str, minutes: float, epochs: int, lr: float, seed: int, threads: int, init: str | None, p: int, k: int
+) -> None:
     """Train the attribute oracle."""
-    train(data, out, minutes=minutes, epochs=epochs, p=p, k=k, lr=lr, seed=seed, threads=threads)
+    train(data, out, minutes=minutes, epochs=epochs, p=p, k=k, lr=lr, seed=seed, threads=threads, init=init)
 
 
 if __name__ == "__main__":
