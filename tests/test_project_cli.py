@@ -71,3 +71,19 @@ def test_encoder_init_without_encoder_is_a_usage_error(network, tmp_path):
     r = CliRunner().invoke(main, ["project", str(imgs), "--network", str(net), "--outdir", str(tmp_path),
                                   "--init", "encoder"])
     assert r.exit_code == 2 and "--encoder" in r.output
+
+
+def test_encoder_init_from_the_cli(network, tmp_path):
+    from inversion.encoder_train import EncoderTrainConfig, train_encoder
+
+    net, imgs = network
+    train_encoder(stylegan.load(net), tmp_path / "enc", EncoderTrainConfig(steps=2, batch=2, image_weight=0.0,
+                                                                          val_samples=2), progress=False)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["project", str(imgs / "face1.png"), "--network", str(net), "--outdir", str(out),
+                                  "--init", "encoder", "--encoder", str(tmp_path / "enc"), "--steps", "3", "--loss", "l2"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    hist = json.loads((out / "face1" / "history.json").read_text())
+    assert hist["init"] == "encoder" and hist["lr"][1] > 0 and max(hist["lr"]) <= 0.05
