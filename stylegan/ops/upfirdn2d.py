@@ -42,19 +42,23 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
     downx, downy = down
     padx0, padx1, pady0, pady1 = padding
     n, c, h, w = x.shape
-    x = x.reshape(n, c, h, 1, w, 1)
-    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-    x = x.reshape(n, c, h * upy, w * upx)
-    x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
-    x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
+    # Symmetric zero padding without upsampling is left to the convolution itself: an explicit pad
+    # would copy the whole (often channels-last) tensor first.
+    conv_pad = (pady0, padx0) if upx == upy == 1 and padx0 == padx1 >= 0 and pady0 == pady1 >= 0 else (0, 0)
+    if conv_pad == (0, 0):
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape(n, c, h * upy, w * upx)
+        x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
+        x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
     f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
+        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), padding=conv_pad, groups=c)
     else:
-        x = F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c)
-        x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
+        x = F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), padding=(0, conv_pad[1]), groups=c)
+        x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), padding=(conv_pad[0], 0), groups=c)
     return x[:, :, ::downy, ::downx]
 
 
