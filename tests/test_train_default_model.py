@@ -1,0 +1,60 @@
+"""The shipped default model `synthheads`: loads by name with nothing downloaded, and its outputs match the
+statistics recorded when the weights were committed (regenerate EXPECTED with `python
+tests/test_train_default_model.py` after re-exporting the weights)."""
+import json
+
+import pytest
+import torch
+
+import stylegan
+
+# Per-image (mean, std) for seeds 0-3, psi 0.7, noise 'const'; recorded for the committed weights.
+EXPECTED = {"steps": 2808, "stats": [[0.28627, 0.29131], [-0.10723, 0.40688], [0.0202, 0.39377], [-0.08824, 0.35105]]}
+
+
+def _stats(G):
+    z = torch.cat([stylegan.seed_to_z(s, G.z_dim) for s in range(4)])
+    with torch.no_grad():
+        img = G(z, truncation_psi=0.7, noise_mode="const")
+    return img, [[round(float(x.mean()), 5), round(float(x.std()), 5)] for x in img]
+
+
+def test_default_model_loads_by_name_and_matches_recorded_outputs():
+    assert "synthheads" in stylegan.registered_names()
+    G = stylegan.load("synthheads")
+    meta = json.loads((stylegan.loading._PKG_WEIGHTS / "synthheads" / "config.json").read_text())["metadata"]
+    assert G.img_resolution == 64 and G.img_channels == 3 and G.num_ws == 10
+    img, stats = _stats(G)
+    assert img.shape == (4, 3, 64, 64) and torch.isfinite(img).all()
+    assert img.min() > -1.5 and img.max() < 1.5  # a trained model stays near the data range
+    assert img.std() > 0.1  # not a constant image
+    assert meta["steps"] == EXPECTED["steps"], "weights changed: rerun this file as a script to record new values"
+    for got, want in zip(stats, EXPECTED["stats"]):
+        assert got == pytest.approx(want, abs=2e-4)
+    # Different seeds give different heads.
+    assert (img[0] - img[1]).abs().mean() > 0.02
+
+
+def test_sgt_generate_with_default_model(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from stylegan.cli import generate
+
+    r = CliRunner().invoke(generate, ["--network", "synthheads", "--seeds", "0-1", "--outdir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    im = Image.open(tmp_path / "seed0001.png")
+    assert im.size == (64, 64) and im.mode == "RGB"
+
+
+if __name__ == "__main__":  # record EXPECTED for the current weights
+    import re
+    from pathlib import Path
+
+    G = stylegan.load("synthheads")
+    meta = json.loads((stylegan.loading._PKG_WEIGHTS / "synthheads" / "config.json").read_text())["metadata"]
+    new = {"steps": meta["steps"], "stats": _stats(G)[1]}
+    path = Path(__file__)
+    path.write_text(re.sub(r"^EXPECTED = .*$", "EXPECTED = " + json.dumps(new), path.read_text(), count=1,
+                           flags=re.M))
+    print("recorded", new)
