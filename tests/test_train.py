@@ -172,17 +172,17 @@ class Killed(Exception):
 
 
 def test_resume_after_kill_matches_uninterrupted_run(data_dir, tmp_path):
-    full = train(_cfg(data_dir, tmp_path / "full", steps=6, snap_every=2))
+    full = train(_cfg(data_dir, tmp_path / "full", steps=4, snap_every=2))
 
-    def kill_at_5(step, nets):
-        if step == 5:
-            raise Killed  # after the step-4 checkpoint, before step 6: step 5's work is lost
+    def kill_at_3(step, nets):
+        if step == 3:
+            raise Killed  # after the step-2 checkpoint, before step 4: step 3's work is lost
 
     with pytest.raises(Killed):
-        train(_cfg(data_dir, tmp_path / "cut", steps=6, snap_every=2), on_step_end=kill_at_5)
-    assert find_checkpoint(tmp_path / "cut").name == "step-0000004"
-    resumed = train(_cfg(data_dir, tmp_path / "cut", steps=6, snap_every=2), resume=tmp_path / "cut")
-    assert find_checkpoint(resumed).name == find_checkpoint(full).name == "step-0000006"
+        train(_cfg(data_dir, tmp_path / "cut", steps=4, snap_every=2), on_step_end=kill_at_3)
+    assert find_checkpoint(tmp_path / "cut").name == "step-0000002"
+    resumed = train(_cfg(data_dir, tmp_path / "cut", steps=4, snap_every=2), resume=tmp_path / "cut")
+    assert find_checkpoint(resumed).name == find_checkpoint(full).name == "step-0000004"
     for name in ("G_ema", "G", "D"):
         a, b = _weights(full, name), _weights(resumed, name)
         assert a.keys() == b.keys()
@@ -190,7 +190,7 @@ def test_resume_after_kill_matches_uninterrupted_run(data_dir, tmp_path):
             assert torch.allclose(a[k], b[k], atol=1e-6, rtol=0), (name, k)
     sa = torch.load(find_checkpoint(full) / "state.pt", weights_only=True)
     sb = torch.load(find_checkpoint(resumed) / "state.pt", weights_only=True)
-    assert sa["step"] == sb["step"] == 6 and sa["cur_nimg"] == sb["cur_nimg"] == 24
+    assert sa["step"] == sb["step"] == 4 and sa["cur_nimg"] == sb["cur_nimg"] == 16
     assert torch.allclose(sa["pl_mean"], sb["pl_mean"], atol=1e-7)
     # Adam moments were restored too (otherwise the weights above would differ).
     ea = sa["opt_G"]["state"][0]["exp_avg_sq"]
