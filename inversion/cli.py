@@ -142,7 +142,7 @@ def _default_encoder(network: str) -> Path | None:
               help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
 @click.option("--space", default="w+", type=click.Choice(["w", "w+"]), help="Latent space to optimise.")
 @click.option("--steps", default=200, type=click.IntRange(min=0),
-              help="Optimisation steps (NVlabs: 1000 in W; see bench/RESULTS_inversion.md).")
+              help="Optimisation steps (NVlabs: 1000 in W; see bench/RESULTS.md).")
 @click.option("--init", "init", default="auto", type=click.Choice(["auto", "w_avg", "encoder"]),
               help="Start point; 'auto' = the encoder when one is found for --network, else w_avg.")
 @click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
