@@ -1,18 +1,18 @@
 """StyleGAN2 residual discriminator with minibatch-std (NVlabs names), also a feature extractor."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from stylegan.netconfig import ChannelTable
 from stylegan.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
 from stylegan.utils import assert_shape
 
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(ChannelTable):
     img_resolution: int = 1024
     img_channels: int = 3
     c_dim: int = 0
@@ -24,28 +24,9 @@ class DiscriminatorConfig:
     channels: dict[int, int] | None = None
 
     def __post_init__(self) -> None:
-        r = self.img_resolution
-        if r < 8 or r & (r - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 8, got {r}")
+        self._validate()
         if self.c_dim:
             raise NotImplementedError("conditional discriminators (c_dim > 0) are not supported")
-        if self.channels is not None:
-            self.channels = {int(k): int(v) for k, v in self.channels.items()}
-
-    def channels_at(self, res: int) -> int:
-        if self.channels is not None:
-            return self.channels[res]
-        return min(self.channel_base // res, self.channel_max)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        if d["channels"] is not None:
-            d["channels"] = {str(k): v for k, v in d["channels"].items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiscriminatorConfig":
-        return cls(**d)
 
 
 class DiscriminatorBlock(torch.nn.Module):

@@ -1,12 +1,12 @@
 """StyleGAN2 generator (Karras et al. 2020, config F, 'skip' outputs) with NVlabs' names and API."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from stylegan.netconfig import ChannelTable
 from stylegan.layers import FullyConnectedLayer, SynthesisLayer, ToRGBLayer, normalize_2nd_moment
 from stylegan.ops import setup_filter, upsample2d
 from stylegan.utils import assert_shape
@@ -15,7 +15,7 @@ NOISE_MODES = ("const", "random", "none")
 
 
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(ChannelTable):
     """Everything needed to rebuild a generator; written to `config.json` by `save_pretrained`."""
 
     z_dim: int = 512
@@ -33,16 +33,7 @@ class GeneratorConfig:
     channels: dict[int, int] | None = field(default=None)  # explicit {resolution: channels}, overrides base/max
 
     def __post_init__(self) -> None:
-        r = self.img_resolution
-        if r < 8 or r & (r - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 8, got {r}")
-        if self.channels is not None:
-            self.channels = {int(k): int(v) for k, v in self.channels.items()}
-
-    def channels_at(self, res: int) -> int:
-        if self.channels is not None:
-            return self.channels[res]
-        return min(self.channel_base // res, self.channel_max)
+        self._validate()
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -52,20 +43,6 @@ class GeneratorConfig:
     def num_ws(self) -> int:
         """Number of w vectors: one per conv plus the final ToRGB (blocks share boundary ws)."""
         return 2 * len(self.block_resolutions)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        if d["channels"] is not None:
-            d["channels"] = {str(k): v for k, v in d["channels"].items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown generator config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 class MappingNetwork(torch.nn.Module):

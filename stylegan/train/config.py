@@ -1,16 +1,19 @@
 """Training options (one dataclass: written into every checkpoint so `--resume` can check them)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+
+from stylegan.netconfig import ConfigDict
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Everything a run needs. Defaults follow StyleGAN2 (NVlabs 'auto' config) scaled for small models.
 
     Sizes: `batch` is the global batch (split over ranks); `total_kimg` thousands of real images shown.
     """
+
+    strict_keys = False  # a checkpoint's options may include keys this version no longer has
 
     data: str = ""
     outdir: str = "runs/train"
@@ -54,8 +57,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.channels is not None:
-            self.channels = {int(k): int(v) for k, v in self.channels.items()}
+        self._normalise_channels()
         self.betas = tuple(self.betas)
 
     def gamma_for(self, resolution: int) -> float:
@@ -69,17 +71,6 @@ class TrainConfig:
 
     def snap_steps(self) -> int:
         return max(1, round(self.snap_kimg * 1000 / self.batch))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        if d["channels"] is not None:
-            d["channels"] = {str(k): v for k, v in d["channels"].items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
     # Options that change the trajectory: a resumed run must agree on these.
     TRAJECTORY_KEYS = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "channels", "batch",
