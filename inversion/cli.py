@@ -78,12 +78,7 @@ def align(photos: tuple[Path, ...], outdir: Path, output_size: int, face: str, d
     for it, and the command exits with status 1 after processing the rest.
     """
     choice = _parse_face(face)
-    stems: dict[str, Path] = {}
-    for photo in photos:
-        if photo.stem in stems and stems[photo.stem] != photo:
-            raise click.UsageError(f"{stems[photo.stem]} and {photo} would both be written as {photo.stem}.png; "
-                                   "rename one or align them into different --outdir folders")
-        stems[photo.stem] = photo
+    _check_unique_stems(photos, "{stem}.png", "align")
     outdir.mkdir(parents=True, exist_ok=True)
     failures = []
     meta = {"detector": detector, "upsample": upsample}
@@ -121,13 +116,18 @@ def _expand_inputs(inputs: tuple[Path, ...]) -> list[Path]:
             files += found
         else:
             files.append(p)
+    _check_unique_stems(files, "OUTDIR/{stem}/", "project")
+    return files
+
+
+def _check_unique_stems(files, target: str, verb: str) -> None:
+    """Refuse inputs whose outputs (named after the file stem) would overwrite each other."""
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems and stems[f.stem] != f:
-            raise click.UsageError(f"{stems[f.stem]} and {f} would both be written to OUTDIR/{f.stem}/; "
-                                   "rename one or project them into different --outdir folders")
+            raise click.UsageError(f"{stems[f.stem]} and {f} would both be written as {target.format(stem=f.stem)}; "
+                                   f"rename one or {verb} them into different --outdir folders")
         stems[f.stem] = f
-    return files
 
 
 def _default_encoder(network: str) -> Path | None:
