@@ -46,8 +46,9 @@ def _resolve(source: str | Path) -> Path:
     return path
 
 
-
 def _read_torch_file(path: Path) -> dict:
+    """A rosinality file is a torch zip whose pickle may name `argparse.Namespace` (training
+    snapshots keep `args`): weights_only=True with only that class allowed reads it safely."""
     import argparse
 
     try:
