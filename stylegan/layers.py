@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from stylegan.ops import bias_act, conv2d_resample, modulated_conv2d, setup_filter
+from stylegan.ops.modconv import choose_path
 from stylegan.ops.bias_act import activation_funcs
 
 
@@ -66,9 +67,20 @@ class SynthesisLayer(torch.nn.Module):
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        if (path if path != "auto" else choose_path(x)) == "scaled":
+            # lrelu(v) * g == lrelu(v * g) for g > 0, so the gain and bias ride in the conv's epilogue,
+            # and without autograd the activation and clamp work in place: 2 passes instead of 5.
+            x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                                 resample_filter=self.resample_filter, flip_weight=(self.up == 1), path="scaled",
+                                 bias=self.bias, out_gain=self.act_gain * gain)
+            inplace = not (torch.is_grad_enabled() and x.requires_grad)
+            x = torch.nn.functional.leaky_relu(x, 0.2, inplace=inplace)
+            if act_clamp is not None:
+                x = x.clamp_(-act_clamp, act_clamp) if inplace else x.clamp(-act_clamp, act_clamp)
+            return x
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1), path=path)
-        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=self.act_gain * gain, clamp=act_clamp)
 
 

@@ -285,3 +285,16 @@ def test_cuda_kernels_compile(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         for name in ("bias_act", "upfirdn2d"):
             assert _ext.load_cuda_extension(name) is not None
+
+
+@pytest.mark.parametrize("path", ["grouped", "scaled"])
+def test_modulated_conv_epilogue_bias_and_gain(path):
+    """`bias` and `out_gain` give (conv * dcoefs + noise + bias) * out_gain on both paths."""
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    s = torch.randn(2, 3, dtype=torch.float64)
+    noise = torch.randn(5, 5, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    plain = modulated_conv2d(x, w, s, noise=noise, padding=1, path=path)
+    fused = modulated_conv2d(x, w, s, noise=noise, padding=1, path=path, bias=b, out_gain=1.7)
+    assert torch.allclose(fused, (plain + b.reshape(1, -1, 1, 1)) * 1.7, atol=1e-12)

@@ -108,6 +108,8 @@ def modulated_conv2d(
     flip_weight: bool = True,
     path: str = "auto",
     impl: str = "auto",
+    bias: torch.Tensor | None = None,
+    out_gain: float = 1.0,
 ) -> torch.Tensor:
     """Modulated (and optionally demodulated) convolution.
 
@@ -119,6 +121,8 @@ def modulated_conv2d(
         up: 1 or 2 (transposed conv + FIR filter `resample_filter`).
         demodulate: divide each output channel by the norm of its modulated weights.
         path: 'auto' | 'grouped' | 'scaled' (see module docstring).
+        bias: optional `[O]` added after the noise; with `out_gain`, the result is
+            `(conv * dcoefs + noise + bias) * out_gain` — on the scaled path in one pass over the output.
 
     Returns:
         `[N, O, H * up, W * up]`.
@@ -146,11 +150,19 @@ def modulated_conv2d(
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
                             flip_weight=flip_weight, impl=impl)
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        # Epilogue as a single addcmul: large activations are memory-bound on CPU, every pass counts.
+        scale = dcoefs if dcoefs is not None else torch.ones(n, out_channels, dtype=x.dtype, device=x.device)
+        add = None
         if noise is not None:
-            x = x + noise.to(x.dtype)
-        return x
+            add = noise.to(x.dtype)
+        if bias is not None:
+            b = bias.to(x.dtype).reshape(1, -1, 1, 1)
+            add = b if add is None else add + b
+        if out_gain != 1:
+            scale = scale * out_gain
+            add = add * out_gain if add is not None else None
+        scale = scale.to(x.dtype).reshape(n, -1, 1, 1)
+        return x * scale if add is None else torch.addcmul(add, x, scale)
 
     w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
     if demodulate:
@@ -162,4 +174,6 @@ def modulated_conv2d(
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
         x = x + noise.to(x.dtype)
-    return x
+    if bias is not None:
+        x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
+    return x * out_gain if out_gain != 1 else x
