@@ -103,19 +103,28 @@ class SynthesisBlock(torch.nn.Module):
         return (["conv1"] if self.in_channels == 0 else ["conv0", "conv1"]) + ["torgb"]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: dict[str, torch.Tensor],
-                noise_mode: str, force_fp32: bool, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str, force_fp32: bool, path: str,
+                consume_input: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """`x [N, C_in, r/2, r/2]` (None for the first block) and `img` -> `(x [N, C, r, r], img)`.
+        `consume_input`: x is not needed afterwards, so inference may overwrite it."""
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and styles["conv1"].device.type == "cuda" \
             else torch.float32
         if self.in_channels == 0:
             n = styles["conv1"].shape[0]
             x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
+            consume_input = True
         if x.device.type == "cpu":
             # oneDNN's convolutions, transposed convolutions and depthwise FIR filters run 1.5-5x faster
             # on NHWC tensors (bench/RESULTS.md); element-wise ops keep the layout.
-            x = x.contiguous(memory_format=torch.channels_last)
+            x_cl = x.contiguous(memory_format=torch.channels_last)
+            consume_input = consume_input or x_cl.data_ptr() != x.data_ptr()
+            x = x_cl
         if self.in_channels != 0:
-            x = self.conv0(x.to(dtype), styles["conv0"], noise_mode=noise_mode, path=path)
-        x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path)
+            x_in = x.to(dtype)
+            x = self.conv0(x_in, styles["conv0"], noise_mode=noise_mode, path=path,
+                           overwrite_input=consume_input or x_in.data_ptr() != x.data_ptr())
+        # conv1's input is always this block's own intermediate tensor.
+        x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path, overwrite_input=True)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         y = self.torgb(x, styles["torgb"], path=path).float()
@@ -182,7 +191,9 @@ class SynthesisNetwork(torch.nn.Module):
         features: dict[int, torch.Tensor] = {}
         for res in self.block_resolutions:
             block_styles = {k.split(".")[1]: v for k, v in styles.items() if k.startswith(f"b{res}.")}
-            x, img = getattr(self, f"b{res}")(x, img, block_styles, noise_mode, force_fp32, path)
+            # Without return_features, each block's output is only read by the next block.
+            x, img = getattr(self, f"b{res}")(x, img, block_styles, noise_mode, force_fp32, path,
+                                              consume_input=not return_features)
             if return_features:
                 features[res] = x
         return (img, features) if return_features else img

@@ -60,8 +60,10 @@ class SynthesisLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, noise_mode: str = "const", gain: float = 1.0,
-                path: str = "auto") -> torch.Tensor:
-        """`x [N, I, r/up, r/up]`, `styles [N, I]` (= `affine(w)`) -> `[N, O, r, r]`."""
+                path: str = "auto", overwrite_input: bool = False) -> torch.Tensor:
+        """`x [N, I, r/up, r/up]`, `styles [N, I]` (= `affine(w)`) -> `[N, O, r, r]`.
+
+        `overwrite_input=True` lets the scaled path reuse `x`'s memory when autograd is off."""
         noise = None
         if self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
@@ -73,7 +75,7 @@ class SynthesisLayer(torch.nn.Module):
             # and without autograd the activation and clamp work in place: 2 passes instead of 5.
             x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1), path="scaled",
-                                 bias=self.bias, out_gain=self.act_gain * gain)
+                                 bias=self.bias, out_gain=self.act_gain * gain, overwrite_input=overwrite_input)
             inplace = not (torch.is_grad_enabled() and x.requires_grad)
             x = torch.nn.functional.leaky_relu(x, 0.2, inplace=inplace)
             if act_clamp is not None:

@@ -138,3 +138,17 @@ def test_minibatch_std_matches_formula():
     expected = groups.std(dim=0, unbiased=False).mean(dim=[1, 2, 3])  # [2]
     got = y[:, 6, 0, 0].reshape(4, 2)[0]
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_inference_fast_path_matches_autograd_path(G):
+    """Without autograd the CPU path overwrites its own intermediates; the images and the returned
+    features must equal those of the out-of-place (autograd) computation, call after call."""
+    ws = G.mapping(torch.randn(2, G.z_dim)).detach()
+    with torch.no_grad():
+        a = G.synthesis(ws)
+        b, feats = G.synthesis(ws, return_features=True)
+        c = G.synthesis(ws)
+    ref, ref_feats = G.synthesis(ws.clone().requires_grad_(True), return_features=True)
+    assert torch.allclose(a, ref, atol=1e-5) and torch.equal(a, b) and torch.equal(a, c)
+    for res, f in feats.items():
+        assert torch.allclose(f, ref_feats[res], atol=1e-5), res

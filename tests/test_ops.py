@@ -298,3 +298,41 @@ def test_modulated_conv_epilogue_bias_and_gain(path):
     plain = modulated_conv2d(x, w, s, noise=noise, padding=1, path=path)
     fused = modulated_conv2d(x, w, s, noise=noise, padding=1, path=path, bias=b, out_gain=1.7)
     assert torch.allclose(fused, (plain + b.reshape(1, -1, 1, 1)) * 1.7, atol=1e-12)
+
+
+@pytest.mark.parametrize("k,up,demod", [(3, 1, True), (3, 2, True), (1, 1, False), (1, 1, True)])
+@pytest.mark.parametrize("noise_shape", [None, (6, 6), (2, 1, 6, 6)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_scaled_inference_epilogue_matches_definition(k, up, demod, noise_shape, channels_last):
+    """The no-autograd scaled path (in-place epilogue, layout-matched added term, 1x1 as a batched
+    matmul) equals the per-sample definition plus noise and bias, and leaves its input alone
+    unless told it may overwrite it."""
+    x = torch.randn(2, 4, 6 // up, 6 // up, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(5, 4, k, k, dtype=torch.float64)
+    styles = torch.randn(2, 4, dtype=torch.float64)
+    bias = torch.randn(5, dtype=torch.float64)
+    noise = None if noise_shape is None else torch.randn(noise_shape, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double()
+    ref = _modconv_loop(x.contiguous(), weight, styles, demod, up, f)
+    if noise is not None:
+        ref = ref + noise
+    ref = (ref + bias.reshape(1, -1, 1, 1)) * 1.3
+    x_before = x.clone()
+    kwargs = dict(noise=noise, up=up, padding=k // 2, resample_filter=f, demodulate=demod, flip_weight=(up == 1),
+                  path="scaled", bias=bias, out_gain=1.3)
+    with torch.no_grad():
+        y = modulated_conv2d(x, weight, styles, **kwargs)
+        assert torch.equal(x, x_before)
+        assert torch.allclose(y, ref, atol=1e-10)
+        if channels_last and k == 3:
+            assert y.is_contiguous(memory_format=torch.channels_last)
+        y2 = modulated_conv2d(x, weight, styles, overwrite_input=True, **kwargs)
+    assert torch.allclose(y2, ref, atol=1e-10)
+    # With autograd on, the same call is out of place and differentiable.
+    xg = x_before.clone().requires_grad_(True)
+    yg = modulated_conv2d(xg, weight, styles, overwrite_input=True, **kwargs)
+    assert torch.allclose(yg, ref, atol=1e-10)
+    yg.sum().backward()
+    assert torch.equal(xg.detach(), x_before) and xg.grad is not None
