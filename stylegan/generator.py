@@ -12,6 +12,7 @@ from stylegan.ops import setup_filter, upsample2d
 from stylegan.utils import assert_shape
 
 NOISE_MODES = ("const", "random", "none")
+CHANNELS_LAST_MAX = 128  # CPU blocks with at most this many channels compute channels-last
 
 
 @dataclass
@@ -65,12 +66,13 @@ class MappingNetwork(torch.nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
         assert_shape(z, [None, self.z_dim], "z")
-        x = normalize_2nd_moment(z.float())
+        dtype = self.w_avg.dtype  # fp32 (fp64 after .double(), for reference checks)
+        x = normalize_2nd_moment(z.to(dtype))
         if self.c_dim:
             if c is None:
                 raise ValueError(f"this generator is conditional: pass c of shape [N, {self.c_dim}]")
             assert_shape(c, [z.shape[0], self.c_dim], "c")
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(dtype)))], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if update_emas:
@@ -108,17 +110,19 @@ class SynthesisBlock(torch.nn.Module):
         """`x [N, C_in, r/2, r/2]` (None for the first block) and `img` -> `(x [N, C, r, r], img)`.
         `consume_input`: x is not needed afterwards, so inference may overwrite it."""
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and styles["conv1"].device.type == "cuda" \
-            else torch.float32
+            else self.conv1.weight.dtype  # fp32 (fp64 after .double(): float64 reference checks)
         if self.in_channels == 0:
             n = styles["conv1"].shape[0]
             x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
             consume_input = True
         if x.device.type == "cpu":
-            # oneDNN's convolutions, transposed convolutions and depthwise FIR filters run 1.5-5x faster
-            # on NHWC tensors (bench/RESULTS.md); element-wise ops keep the layout.
-            x_cl = x.contiguous(memory_format=torch.channels_last)
-            consume_input = consume_input or x_cl.data_ptr() != x.data_ptr()
-            x = x_cl
+            # Narrow, high-resolution layers: oneDNN's convolutions, transposed convolutions and depthwise
+            # FIR filters run 1.5-5x faster on NHWC tensors. Wide layers (> 128 channels) are as fast in
+            # NCHW and there its fp32 sums are ~10x more accurate (bench/RESULTS.md), so they stay NCHW.
+            fmt = torch.channels_last if self.conv1.out_channels <= CHANNELS_LAST_MAX else torch.contiguous_format
+            x_fmt = x.contiguous(memory_format=fmt)
+            consume_input = consume_input or x_fmt.data_ptr() != x.data_ptr()
+            x = x_fmt
         if self.in_channels != 0:
             x_in = x.to(dtype)
             x = self.conv0(x_in, styles["conv0"], noise_mode=noise_mode, path=path,
@@ -127,7 +131,8 @@ class SynthesisBlock(torch.nn.Module):
         x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path, overwrite_input=True)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, styles["torgb"], path=path).float()
+        y = self.torgb(x, styles["torgb"], path=path)
+        y = y.float() if y.dtype == torch.float16 else y  # the image accumulates in fp32 (fp64 if the model is)
         img = y if img is None else img + y
         return x, img
 
@@ -163,7 +168,8 @@ class SynthesisNetwork(torch.nn.Module):
         styles = {}
         for name, idx in self.style_layout():
             block, layer = name.split(".")
-            styles[name] = getattr(getattr(self, block), layer).affine(ws[:, idx].float())
+            affine = getattr(getattr(self, block), layer).affine
+            styles[name] = affine(ws[:, idx].to(affine.weight.dtype))  # fp32, or fp64 for a .double() model
         return styles
 
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const", return_features: bool = False,
