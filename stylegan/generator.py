@@ -12,7 +12,7 @@ from stylegan.ops import setup_filter, upsample2d
 from stylegan.utils import assert_shape
 
 NOISE_MODES = ("const", "random", "none")
-CHANNELS_LAST_MAX = 128  # CPU blocks with at most this many channels compute channels-last
+CHANNELS_LAST_MIN_RES = 32  # CPU blocks from this resolution up compute channels-last
 
 
 @dataclass
@@ -116,10 +116,10 @@ class SynthesisBlock(torch.nn.Module):
             x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
             consume_input = True
         if x.device.type == "cpu":
-            # Narrow, high-resolution layers: oneDNN's convolutions, transposed convolutions and depthwise
-            # FIR filters run 1.5-5x faster on NHWC tensors. Wide layers (> 128 channels) are as fast in
-            # NCHW and there its fp32 sums are ~10x more accurate (bench/RESULTS.md), so they stay NCHW.
-            fmt = torch.channels_last if self.conv1.out_channels <= CHANNELS_LAST_MAX else torch.contiguous_format
+            # From 32 px up, oneDNN's convolutions, transposed convolutions and depthwise FIR filters run
+            # 1.1-5x faster on NHWC tensors; below, NCHW is faster, and its fp32 sums over wide layers are
+            # also ~10x more accurate (bench/RESULTS.md).
+            fmt = torch.channels_last if self.resolution >= CHANNELS_LAST_MIN_RES else torch.contiguous_format
             x_fmt = x.contiguous(memory_format=fmt)
             consume_input = consume_input or x_fmt.data_ptr() != x.data_ptr()
             x = x_fmt

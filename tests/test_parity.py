@@ -75,10 +75,10 @@ def _fp32_errors(cfg, seed=0):
     return (imgs["auto"] - imgs["nvlabs-ref"]).abs().max().item(), errs
 
 
-def test_wide_layers_are_as_accurate_as_the_reference():
+def test_wide_low_resolution_layers_are_as_accurate_as_the_reference():
     """At 512 channels oneDNN's channels-last fp32 convolution sums are ~10x less accurate than NCHW
-    ones; wide CPU layers therefore stay NCHW. Against float64, our default path must be about as
-    accurate as the NVlabs reference (it was 4x worse with channels-last everywhere)."""
+    ones, and below 32 px NCHW is also faster, so those CPU layers stay NCHW. Against float64, our
+    default path must then be about as accurate as the NVlabs reference (4x worse in channels-last)."""
     cfg = dict(z_dim=64, w_dim=64, img_resolution=16, channel_base=8192, channel_max=512, mapping_layers=2)
     diff, errs = _fp32_errors(cfg)
     assert errs["auto"] <= 2 * errs["nvlabs-ref"], errs
@@ -89,12 +89,13 @@ def test_wide_layers_are_as_accurate_as_the_reference():
 def test_full_ffhq_config_f_1024():
     """The real config F widths (30M parameters, random weights): slow on CPU.
 
-    Here fp32 itself is the limit: with random weights the image reaches |6.3|, and the NVlabs
-    reference and our per-sample-scaling path each land ~7.5e-6 from a float64 evaluation, in
-    different directions, so they differ from each other by ~1.0e-5. The grouped path reproduces
-    the reference exactly; the default path must be as close to float64 as the reference is."""
+    Here fp32 itself is the limit: with random weights the image reaches |6.3|; the NVlabs reference
+    lands 7.5e-6 from a float64 evaluation, and our default CPU path (per-sample scaling,
+    channels-last from 32 px, whose oneDNN sums are less accurate) 1.2e-5, so the two differ by
+    ~1.2e-5 > 1e-5. The grouped path reproduces the reference exactly; the default path must stay
+    within 2x of the reference's own fp32 error."""
     cfg = dict(z_dim=512, w_dim=512, img_resolution=1024, channel_base=32768, channel_max=512, mapping_layers=8)
     diff, errs = _fp32_errors(cfg)
     assert errs["grouped"] <= 1e-5 and errs["nvlabs-ref"] <= 1e-5
-    assert errs["auto"] <= 1.25 * errs["nvlabs-ref"], errs
-    assert diff <= 1.5e-5, diff
+    assert errs["auto"] <= 2 * errs["nvlabs-ref"], errs
+    assert diff <= 2e-5, diff

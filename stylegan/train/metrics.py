@@ -26,7 +26,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     from scipy import linalg
 
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
     return float(np.square(mu_a - mu_b).sum() + np.trace(s_a + s_b - 2 * np.real(covmean)))
 
@@ -87,10 +87,13 @@ def evaluate(G: torch.nn.Module, oracle: torch.nn.Module, real_eval: torch.Tenso
 @click.option("--real-start", type=int, required=True, help="First held-out image index (the model trained on "
               "images before it); the floor set is taken from the images before it.")
 @click.option("--num", type=int, default=5000, help="Samples and (at most) held-out renders.")
+@click.option("--floor-start", type=int, default=None, help="Take the floor set from images "
+              "[floor-start, floor-start + num) instead of the images before --real-start; it must not "
+              "overlap the held-out set.")
 @click.option("--psi", type=float, default=1.0)
 @click.option("--oracle", "oracle_path", default=None, help="Oracle weights; default the shipped ones.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the numbers as JSON here.")
-def main(network, data, real_start, num, psi, oracle_path, out):
+def main(network, data, real_start, num, floor_start, psi, oracle_path, out):
     """Fréchet distance on oracle features and pose/expression distributions, samples vs. renders."""
     import stylegan
     from stylegan.train.dataset import ImageDataset
@@ -104,10 +107,17 @@ def main(network, data, real_start, num, psi, oracle_path, out):
     n_real = len(held)
     if n_real < 2:
         raise click.ClickException(f"no held-out images from index {real_start} in {data} ({len(ds)} images)")
-    floor = torch.arange(0, min(n_real, real_start))
+    if floor_start is None:
+        floor = torch.arange(0, min(n_real, real_start))
+    else:
+        floor = torch.arange(floor_start, min(len(ds), floor_start + num))
+        if len(floor) < 2 or (int(floor[0]) <= int(held[-1]) and int(floor[-1]) >= int(held[0])):
+            raise click.ClickException(f"floor set [{floor_start}, {floor_start + num}) is empty or overlaps "
+                                       f"the held-out set [{real_start}, {int(held[-1]) + 1}) of {len(ds)} images")
     res = evaluate(G, oracle, ds.batch(held), ds.batch(floor), num=min(num, n_real) if num > n_real else num,
                    psi=psi)
-    res.update(network=str(network), data=str(data), real_start=real_start)
+    res.update(network=str(network), data=str(data), real_start=real_start,
+               floor_range=[int(floor[0]), int(floor[-1]) + 1])
     text = json.dumps(res, indent=2)
     if out:
         Path(out).write_text(text + "\n")
