@@ -4,6 +4,11 @@ landmark set and an identity embedding off a synthetic-head render.
 It is the measuring instrument for edits and swaps on the synthetic domain, and doubles as a
 differentiable identity loss there (``1 - cos`` of :func:`Oracle.predict` embeddings).
 
+The network sees the central ``CROP`` share of the FFHQ-aligned frame (the face; hair top, neck
+and background corners cut) at ``INPUT_SIZE`` px, so a 128 px render enters unresampled and the
+face is twice as large as in a 64 px full frame. Landmarks are still predicted in full-frame
+coordinates.
+
     >>> from synthetic import oracle
     >>> net = oracle.load()                      # shipped weights
     >>> out = net.predict(images)                # images [N, 3, H, W] in [-1, 1], any H, W
@@ -21,10 +26,11 @@ from torch import nn
 
 from .params import Expression, fields_of
 
-INPUT_SIZE = 64
+INPUT_SIZE = 96
+CROP = 0.75  # central share of each side of the aligned frame the network sees
 WEIGHTS = Path(__file__).parent / "weights" / "oracle.safetensors"
 CONFIG = WEIGHTS.with_suffix(".json")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 POSE = ("yaw", "pitch", "roll")
 POSE_SCALE = (70.0, 35.0, 25.0)  # degrees; outputs are trained in units of these
@@ -33,13 +39,20 @@ LIGHT = ("light_azimuth", "light_elevation")
 LIGHT_SCALE = (80.0, 70.0)
 
 
-def preprocess(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
-    """Resize ``[N, 3, H, W]`` images in [-1, 1] to ``[N, 3, size, size]`` (antialiased, differentiable)."""
+def preprocess(images: torch.Tensor, size: int = INPUT_SIZE, crop: float = CROP) -> torch.Tensor:
+    """Central ``crop`` of ``[N, 3, H, W]`` images in [-1, 1], resized to ``[N, 3, size, size]``.
+
+    Antialiased and differentiable; a 128 px frame with the default crop is sliced, not resampled.
+    """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected images [N, 3, H, W], got {tuple(images.shape)}")
-    if images.shape[-2:] == (size, size):
-        return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    h, w = images.shape[-2:]
+    ch, cw = max(1, round(h * crop)), max(1, round(w * crop))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    x = images[..., top : top + ch, left : left + cw]
+    if (ch, cw) == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -54,48 +67,65 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class Oracle(nn.Module):
-    """Shared conv trunk (64 -> 4 px) and one linear head per quantity.
+    """Shared conv trunk (``input_size`` -> ``input_size / 16`` px), a 512-d feature and one head per quantity.
 
     Args:
         width: channels of the first stage (doubled per stage, 4 stages).
         embed_dim: identity embedding size.
         n_identity: number of identity parameters regressed as an auxiliary target.
+        input_size: side of the network input (a multiple of 16).
+        crop: central share of the frame that is resized to ``input_size`` (see :func:`preprocess`).
     """
 
-    def __init__(self, width: int = 24, embed_dim: int = 128, n_identity: int = 24):
+    def __init__(
+        self,
+        width: int = 24,
+        embed_dim: int = 128,
+        n_identity: int = 24,
+        input_size: int = INPUT_SIZE,
+        crop: float = CROP,
+    ):
         super().__init__()
-        self.config = {"width": width, "embed_dim": embed_dim, "n_identity": n_identity}
-        w = width
+        if input_size % 16:
+            raise ValueError(f"input_size = {input_size} must be a multiple of 16 (four stride-2 stages)")
+        self.config = {
+            "width": width, "embed_dim": embed_dim, "n_identity": n_identity, "input_size": input_size, "crop": crop
+        }
+        w, s = width, input_size // 16
         self.trunk = nn.Sequential(_block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w))
-        # keep the 4x4 layout (squeezed to 64 channels): landmarks and pose need where, not just what
+        # keep the s x s layout (squeezed to 64 channels): landmarks and pose need where, not just what
         self.fc = nn.Sequential(
             nn.Conv2d(8 * w, 64, 1, bias=False),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.Flatten(),
-            nn.Linear(64 * 4 * 4, 512),
+            nn.Linear(64 * s * s, 512),
             nn.ReLU(inplace=True),
         )
         self.heads = nn.ModuleDict(
             {
                 "pose": nn.Linear(512, len(POSE)),
-                "expression": nn.Linear(512, len(EXPRESSION)),
+                "expression": nn.Linear(512, len(EXPRESSION)),  # logits
                 "light": nn.Linear(512, len(LIGHT)),
                 "landmarks": nn.Linear(512, 136),
-                "identity": nn.Linear(512, embed_dim),
+                # a projection MLP (as in SimCLR) keeps the contrastive invariance out of the shared feature
+                "identity": nn.Sequential(nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Linear(512, embed_dim)),
                 "identity_params": nn.Linear(512, n_identity),
             }
         )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Raw outputs for ``[N, 3, 64, 64]`` input (normalised units; see :meth:`predict`)."""
+        """Raw outputs for preprocessed input ``[N, 3, input_size, input_size]``.
+
+        Normalised units (see :meth:`predict`); ``expression`` are logits.
+        """
         h = self.fc(self.trunk(x))
         out = {k: head(h) for k, head in self.heads.items()}
         out["identity"] = F.normalize(out["identity"], dim=1)
         return out
 
     def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named predictions for renders ``[N, 3, H, W]`` in [-1, 1] (any resolution).
+        """Named predictions for renders ``[N, 3, H, W]`` in [-1, 1] (any resolution, FFHQ-aligned frame).
 
         Returns:
             ``yaw, pitch, roll`` (degrees, [N]); one entry per expression parameter ([N], 0-1);
@@ -105,12 +135,13 @@ class Oracle(nn.Module):
             only measuring.
         """
         h, w = images.shape[-2:]
-        out = self(preprocess(images))
+        out = self(preprocess(images, self.config["input_size"], self.config["crop"]))
         res: dict[str, torch.Tensor] = {}
         for i, (k, s) in enumerate(zip(POSE, POSE_SCALE)):
             res[k] = out["pose"][:, i] * s
+        expr = torch.sigmoid(out["expression"])
         for i, k in enumerate(EXPRESSION):
-            res[k] = out["expression"][:, i]
+            res[k] = expr[:, i]
         for i, (k, s) in enumerate(zip(LIGHT, LIGHT_SCALE)):
             res[k] = out["light"][:, i] * s
         lm = out["landmarks"].view(-1, 68, 2)
@@ -138,7 +169,7 @@ class Oracle(nn.Module):
             for k, v in self.state_dict().items()
         }
         save_file(state, str(path))
-        cfg = {"class": "Oracle", "format_version": FORMAT_VERSION, "input_size": INPUT_SIZE, **self.config}
+        cfg = {"class": "Oracle", "format_version": FORMAT_VERSION, **self.config}
         cfg.update(extra or {})
         path.with_suffix(".json").write_text(json.dumps(cfg, indent=1))
 
@@ -148,6 +179,7 @@ def load(path: str | Path = WEIGHTS, device: str | torch.device = "cpu") -> Orac
 
     Raises:
         FileNotFoundError: with the command that trains the weights.
+        ValueError: for weights of another format version.
     """
     from safetensors.torch import load_file
 
@@ -156,8 +188,11 @@ def load(path: str | Path = WEIGHTS, device: str | torch.device = "cpu") -> Orac
         raise FileNotFoundError(f"no oracle weights at {path}; train them with `python -m synthetic.oracle_train`")
     cfg = json.loads(path.with_suffix(".json").read_text())
     if cfg.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: oracle format {cfg.get('format_version')} is not {FORMAT_VERSION}")
-    net = Oracle(width=cfg["width"], embed_dim=cfg["embed_dim"], n_identity=cfg["n_identity"])
+        raise ValueError(
+            f"{path}: oracle format {cfg.get('format_version')} is not {FORMAT_VERSION}; "
+            "retrain with `python -m synthetic.oracle_train` or check out matching weights"
+        )
+    net = Oracle(**{k: cfg[k] for k in ("width", "embed_dim", "n_identity", "input_size", "crop")})
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     net.load_state_dict(state)
     return net.to(device).eval()

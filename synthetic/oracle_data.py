@@ -1,7 +1,12 @@
 """Render the oracle's training / evaluation sets: ``n_ids`` identities, ``per_id`` renders each
-under random expression, pose and lighting, stored as one ``.npz`` at the oracle's input size.
+under random expression, pose and lighting, stored as one ``.npz`` of full FFHQ-aligned frames.
 
-    nice -n 10 python -m synthetic.oracle_data --ids 2000 --per-id 6 --seed 0 --out data/oracle/train.npz
+    nice -n 10 python -m synthetic.oracle_data --ids 1200 --per-id 8 --seed 0 --out data/oracle/train.npz
+
+Arrays: ``images`` uint8 ``[N, size, size, 3]``; ``identity`` int ``[N]`` (item ``i`` belongs to
+identity ``i // per_id``); ``pose`` degrees ``[N, 3]``; ``expression`` ``[N, 6]``; ``light``
+degrees ``[N, 2]``; ``landmarks`` ``[N, 68, 2]`` in units of the image side; ``identity_params``
+``[N, 24]`` (:func:`synthetic.params.identity_vector`).
 """
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .batch import render_many
-from .params import HeadParams, fields_of, identity_vector, sample_expression, sample_identity, sample_lighting
-from .params import Expression, sample_pose
+from .params import Expression, HeadParams, fields_of, identity_vector, sample_expression, sample_identity
+from .params import sample_lighting, sample_pose
 
 
 def dataset_params(n_ids: int, per_id: int, seed: int) -> list[HeadParams]:
@@ -27,55 +32,43 @@ def dataset_params(n_ids: int, per_id: int, seed: int) -> list[HeadParams]:
     return out
 
 
-def build(n_ids: int, per_id: int, seed: int, out: Path, render_size: int = 96, workers: int = 2) -> None:
-    """Render and save the set (see module docstring for the arrays it holds)."""
-    import torch
+def labels(plist: list[HeadParams], per_id: int) -> dict[str, np.ndarray]:
+    """Every array of the set except ``images`` and ``landmarks``, in the order of ``plist``."""
+    return {
+        "identity": np.arange(len(plist)) // per_id,
+        "pose": np.array([[p.pose.yaw, p.pose.pitch, p.pose.roll] for p in plist], np.float32),
+        "expression": np.array([[getattr(p.expression, k) for k in fields_of(Expression)] for p in plist], np.float32),
+        "light": np.array([[p.lighting.light_azimuth, p.lighting.light_elevation] for p in plist], np.float32),
+        "identity_params": np.stack([identity_vector(p.identity) for p in plist]),
+    }
 
-    from .oracle import INPUT_SIZE, preprocess
 
-    torch.set_num_threads(1)
+def build(n_ids: int, per_id: int, seed: int, out: Path, size: int = 128, workers: int = 1) -> None:
+    """Render and save the set (see the module docstring for the arrays it holds)."""
     plist = dataset_params(n_ids, per_id, seed)
     n = len(plist)
-    images = np.zeros((n, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    images = np.zeros((n, size, size, 3), np.uint8)
     landmarks = np.zeros((n, 68, 2), np.float32)
-    buf: list[np.ndarray] = []
-
-    def flush(end: int) -> None:
-        x = torch.from_numpy(np.stack(buf)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        y = ((preprocess(x) + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-        images[end - len(buf) : end] = y
-        buf.clear()
-
-    for i, r in enumerate(tqdm(render_many(plist, render_size, workers), total=n, desc="oracle data")):
-        buf.append(r.image)
-        landmarks[i] = r.landmarks / render_size
-        if len(buf) == 256:
-            flush(i + 1)
-    if buf:
-        flush(n)
+    for i, r in enumerate(tqdm(render_many(plist, size, workers), total=n, desc="oracle data")):
+        # render_many yields in order; the params check guards the label/image pairing
+        if r.params != plist[i]:
+            raise RuntimeError(f"render {i} came back out of order")
+        images[i] = r.image
+        landmarks[i] = r.landmarks / size
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        out,
-        images=images,
-        identity=np.repeat(np.arange(n_ids), per_id),
-        pose=np.array([[p.pose.yaw, p.pose.pitch, p.pose.roll] for p in plist], np.float32),
-        expression=np.array([[getattr(p.expression, k) for k in fields_of(Expression)] for p in plist], np.float32),
-        light=np.array([[p.lighting.light_azimuth, p.lighting.light_elevation] for p in plist], np.float32),
-        landmarks=landmarks,
-        identity_params=np.stack([identity_vector(p.identity) for p in plist]),
-    )
+    np.savez(out, images=images, landmarks=landmarks, **labels(plist, per_id))
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--ids", type=int, default=2000, help="Number of identities.")
-@click.option("--per-id", type=int, default=6, help="Renders per identity.")
+@click.option("--ids", type=int, default=1200, help="Number of identities.")
+@click.option("--per-id", type=int, default=8, help="Renders per identity.")
 @click.option("--seed", type=int, default=0, help="Use different seeds for train and eval sets.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
-@click.option("--render-size", type=int, default=96, help="Rendered side before resizing to the oracle input.")
-@click.option("--workers", type=int, default=2)
-def main(ids: int, per_id: int, seed: int, out: str, render_size: int, workers: int) -> None:
+@click.option("--size", type=int, default=128, help="Render side (full aligned frame; the oracle crops the face).")
+@click.option("--workers", type=int, default=1, help="Render processes.")
+def main(ids: int, per_id: int, seed: int, out: str, size: int, workers: int) -> None:
     """Render an oracle training or evaluation set."""
-    build(ids, per_id, seed, Path(out), render_size, workers)
+    build(ids, per_id, seed, Path(out), size, workers)
 
 
 if __name__ == "__main__":
