@@ -24,6 +24,20 @@ def test_frechet_distance_matches_1d_closed_form():
     assert frechet_distance(x, x + 1.0) == pytest.approx(6.0, rel=1e-6)
 
 
+def test_frechet_distance_matches_matrix_square_root_definition():
+    """Correlated 5-D features (S_a, S_b do not commute): the trace term equals Tr(sqrtm(S_a S_b))."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(300, 5)) @ rng.normal(size=(5, 5))
+    b = rng.normal(size=(250, 5)) @ rng.normal(size=(5, 5)) + 0.5
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(s_a @ s_b)
+    root = root[0] if isinstance(root, tuple) else root
+    expected = np.square(a.mean(0) - b.mean(0)).sum() + np.trace(s_a + s_b - 2 * np.real(root))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+
+
 @pytest.fixture
 def setup(tmp_path):
     rng = np.random.default_rng(1)

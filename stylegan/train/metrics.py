@@ -23,12 +23,16 @@ ATTRIBUTES = ("yaw", "pitch", "roll")
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to features `a [N, D]` and `b [M, D]` (Heusel et al. 2017):
     `|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`."""
-    from scipy import linalg
-
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
-    return float(np.square(mu_a - mu_b).sum() + np.trace(s_a + s_b - 2 * np.real(covmean)))
+    s_a = np.atleast_2d(np.cov(np.asarray(a, np.float64), rowvar=False))
+    s_b = np.atleast_2d(np.cov(np.asarray(b, np.float64), rowvar=False))
+    # Tr((S_a S_b)^(1/2)) = sum of sqrt(eig(S_a^(1/2) S_b S_a^(1/2))): that matrix is symmetric PSD and similar
+    # to S_a S_b, so eigh suffices (no scipy.linalg.sqrtm, whose signature changes between SciPy versions).
+    evals, evecs = np.linalg.eigh(s_a)
+    root_a = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    tr_covmean = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(np.square(mu_a - mu_b).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_covmean)
 
 
 @torch.no_grad()
