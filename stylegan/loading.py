@@ -109,6 +109,8 @@ def _load(source: str | Path, which: str, device: str | torch.device):
     path = _resolve(source)
     fmt = _detect(path)
     if fmt == "ours":
+        if which == "D" and read_config(path).get("class_name") == "Generator" and (path / "discriminator").is_dir():
+            path = path / "discriminator"  # exported training runs keep D beside G_ema
         net = load_pretrained(path, device)
         want = Generator if which == "G" else Discriminator
         if not isinstance(net, want):

@@ -63,6 +63,9 @@ def _command_line() -> str:
 @click.option("--keep", "keep_snapshots", type=int, default=3, help="Checkpoints to keep.")
 @click.option("--resume", default=None, type=click.Path(exists=True),
               help="Continue a run: its directory or one checkpoint (same options).")
+@click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Warm start from a model directory (e.g. stylegan/weights/synthheads): G and G_ema from its "
+                   "generator, D from its discriminator/ subdirectory; fresh optimisers; kimg continues.")
 @click.option("--device", default="auto", help="'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu', 'cuda:0'.")
 @click.option("--threads", type=int, default=None, help="torch threads per process.")
 def train(data, outdir, resume, channels, **opts):

@@ -25,6 +25,7 @@ from stylegan.train.ema import ema_beta, update_ema
 from stylegan.train.loss import (TrainingGenerator, d_logistic, g_nonsaturating, mixing_cutoff, path_lengths,
                                  r1_penalty)
 from stylegan.train.samples import save_grid
+from stylegan.train.warm_start import warm_start
 
 
 def build_networks(cfg: TrainConfig, resolution: int, use_amp: bool) -> tuple[Generator, Discriminator]:
@@ -104,11 +105,16 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
     outdir = Path(cfg.outdir)
     ckpt_root = outdir / "checkpoints"
     state = TrainState(0, 0, 0.0, torch.zeros([], device=dev), {}, {})
+    warm_meta: dict = {}
     if resume is not None:
         state, saved_cfg = load_checkpoint(find_checkpoint(resume), G, D, G_ema, dev)
         _check_resume(saved_cfg, cfg)
         opt_G.load_state_dict(state.opt_G)
         opt_D.load_state_dict(state.opt_D)
+        warm_meta = saved_cfg.get("extra", {}).get("warm_start", {})
+    elif cfg.init_from:
+        state, warm_meta = warm_start(cfg.init_from, G, D, G_ema, dev)
+        cfg.extra = {**cfg.extra, "warm_start": warm_meta}
 
     ddp_kw = dict(device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
     TG = TrainingGenerator(G)
@@ -137,6 +143,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
         meta = {"kimg": round(cur_nimg / 1000, 3), "steps": step, "wall_time_s": round(elapsed, 1),
                 "train_images": len(data), "dataset": str(cfg.data), "command": cfg.command,
                 "processes": info.world_size, "device": dev.type}
+        if warm_meta:
+            meta["warm_start"] = warm_meta
         st = TrainState(step, cur_nimg, elapsed, pl_mean, opt_G.state_dict(), opt_D.state_dict())
         save_checkpoint(ckpt_root, G, D, G_ema, st, cfg.to_dict(), meta, keep=cfg.keep_snapshots)
         with torch.no_grad():
