@@ -61,6 +61,10 @@ def test_warm_started_run_continues_and_records_its_origin(exported, tmp_path):
     assert meta["warm_start"]["from"] == str(model) and meta["warm_start"]["kimg"] == pytest.approx(0.012)
     exported_again = export_ema(out, tmp_path / "model2")
     assert exported_again["warm_start"]["source_metadata"]["checkpoint"] == "step-0000003"
+    # resuming the warm-started run keeps the record (and the run continues from its own checkpoint)
+    out = train(_cfg(data, tmp_path / "w", steps=6, snap_every=6), resume=out)
+    meta = json.loads((out / "final" / "config.json").read_text())["metadata"]
+    assert meta["steps"] == 6 and meta["warm_start"]["from"] == str(model)
 
 
 def test_warm_start_refuses_other_architecture_and_warns_without_d(exported, tmp_path):

@@ -114,6 +114,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
         warm_meta = saved_cfg.get("extra", {}).get("warm_start", {})
     elif cfg.init_from:
         state, warm_meta = warm_start(cfg.init_from, G, D, G_ema, dev)
+    if warm_meta:  # kept in every later checkpoint's train_config, so it survives further resumes
         cfg.extra = {**cfg.extra, "warm_start": warm_meta}
 
     ddp_kw = dict(device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
