@@ -13,7 +13,7 @@ from stylegan.formats.errors import (
     ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
 )
 from stylegan.formats.infer import build_discriminator, build_generator
-from stylegan.formats.ours import load_pretrained, read_config
+from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained, read_config
 from stylegan.formats.safe_pickle import PersistentStub, TFNetworkStub, safe_load_pickle
 from stylegan.generator import Generator
 
@@ -109,8 +109,9 @@ def _load(source: str | Path, which: str, device: str | torch.device):
     path = _resolve(source)
     fmt = _detect(path)
     if fmt == "ours":
-        if which == "D" and read_config(path).get("class_name") == "Generator" and (path / "discriminator").is_dir():
-            path = path / "discriminator"  # exported training runs keep D beside G_ema
+        beside = path / DISCRIMINATOR_SUBDIR  # exported training runs keep D beside G_ema
+        if which == "D" and read_config(path).get("class_name") == "Generator" and beside.is_dir():
+            path = beside
         net = load_pretrained(path, device)
         want = Generator if which == "G" else Discriminator
         if not isinstance(net, want):

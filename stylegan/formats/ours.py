@@ -16,6 +16,8 @@ from stylegan.generator import Generator, GeneratorConfig
 
 FORMAT_NAME = "stylegan-toolkit"
 FORMAT_VERSION = 1
+# a generator directory may keep its discriminator in this subdirectory (exported training runs)
+DISCRIMINATOR_SUBDIR = "discriminator"
 _CLASSES = {"Generator": (Generator, GeneratorConfig), "Discriminator": (Discriminator, DiscriminatorConfig)}
 
 

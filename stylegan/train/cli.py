@@ -65,7 +65,8 @@ def _command_line() -> str:
               help="Continue a run: its directory or one checkpoint (same options).")
 @click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False),
               help="Warm start from a model directory (e.g. stylegan/weights/synthheads): G and G_ema from its "
-                   "generator, D from its discriminator/ subdirectory; fresh optimisers; kimg continues.")
+                   "generator, D from its discriminator/ subdirectory; fresh optimisers; kimg continues. "
+                   "Ignored with --resume (the checkpoint wins).")
 @click.option("--device", default="auto", help="'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu', 'cuda:0'.")
 @click.option("--threads", type=int, default=None, help="torch threads per process.")
 def train(data, outdir, resume, channels, **opts):

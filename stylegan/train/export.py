@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from stylegan.formats.ours import load_pretrained, save_pretrained
+from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained, save_pretrained
 from stylegan.train.checkpoint import find_checkpoint
-from stylegan.train.warm_start import DISCRIMINATOR_SUBDIR
 
 
 def export_ema(run: str | Path, dest: str | Path, extra: dict | None = None, with_discriminator: bool = True) -> dict:

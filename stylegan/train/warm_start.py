@@ -16,10 +16,8 @@ from pathlib import Path
 import torch
 
 from stylegan.formats.errors import ArchitectureMismatchError
-from stylegan.formats.ours import load_pretrained
+from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained
 from stylegan.train.checkpoint import TrainState
-
-DISCRIMINATOR_SUBDIR = "discriminator"
 
 
 def _copy_weights(dst: torch.nn.Module, src: torch.nn.Module, what: str, directory: Path) -> None:
@@ -27,7 +25,8 @@ def _copy_weights(dst: torch.nn.Module, src: torch.nn.Module, what: str, directo
     diff = sorted(k for k in set(want) | set(have) if json.dumps(want.get(k)) != json.dumps(have.get(k)))
     if diff:
         detail = ", ".join(f"{k}: model {have.get(k)!r} vs run {want.get(k)!r}" for k in diff)
-        raise ArchitectureMismatchError(f"--init-from {directory}: its {what} differs from the run's options ({detail})")
+        raise ArchitectureMismatchError(f"--init-from {directory}: its {what} differs from the run's options "
+                                        f"({detail})")
     dst.load_state_dict(src.state_dict())
 
 
