@@ -117,8 +117,13 @@ def encoder_for(G: torch.nn.Module, **kwargs) -> Encoder:
     return Encoder(cfg, w_avg=G.w_avg).to(G.w_avg.device)
 
 
-def save_encoder(encoder: Encoder, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Write `config.json` + `model.safetensors` into `directory`."""
+def save_encoder(encoder: Encoder, directory: str | os.PathLike, metadata: dict | None = None,
+                 half: bool = False) -> Path:
+    """Write `config.json` + `model.safetensors` into `directory`.
+
+    `half=True` stores the weights in float16 (half the file; `load_encoder` casts back to float32);
+    `w_avg` stays float32 so the generator check stays exact.
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -126,6 +131,8 @@ def save_encoder(encoder: Encoder, directory: str | os.PathLike, metadata: dict 
     config = {"class_name": "Encoder", "format_version": FORMAT_VERSION, "config": asdict(encoder.config),
               "metadata": metadata or {}}
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() and k != "w_avg" else v for k, v in state.items()}
     save_file(state, str(directory / "model.safetensors"))
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     return directory
@@ -153,7 +160,8 @@ def load_encoder(directory: str | os.PathLike, G: torch.nn.Module | None = None,
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{directory}: encoder format {meta['format_version']} is newer than this code; upgrade")
     enc = Encoder(EncoderConfig(**meta["config"]))
-    enc.load_state_dict(load_file(str(directory / "model.safetensors")))
+    state = load_file(str(directory / "model.safetensors"))
+    enc.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     enc = enc.to(device).eval().requires_grad_(False)
     if G is not None:
         c = enc.config

@@ -75,6 +75,19 @@ def test_save_load_roundtrip_and_guards(trained, tmp_path):
     assert save_encoder(enc, tmp_path / "copy").joinpath("config.json").is_file()
 
 
+def test_half_storage_halves_the_file_and_keeps_the_outputs(trained, tmp_path):
+    G, enc, out = trained
+    save_encoder(enc, tmp_path / "half", half=True)
+    full, half = out / "model.safetensors", tmp_path / "half" / "model.safetensors"
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded = load_encoder(tmp_path / "half", G=G)  # w_avg kept exact: the generator check passes
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    img = G(torch.randn(4, 32))
+    ref, got = enc(img), loaded(img)
+    assert not torch.equal(ref, got)  # the weights were rounded ...
+    assert (got - ref).abs().max() < 1e-2 * ref.abs().max()  # ... to float16 precision only
+
+
 def test_encoder_init_then_refine(trained):
     G, enc, _ = trained
     with torch.no_grad():
