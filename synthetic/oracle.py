@@ -124,8 +124,13 @@ class Oracle(nn.Module):
         out["identity"] = F.normalize(out["identity"], dim=1)
         return out
 
-    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def predict(self, images: torch.Tensor, mirror_identity: bool = True) -> dict[str, torch.Tensor]:
         """Named predictions for renders ``[N, 3, H, W]`` in [-1, 1] (any resolution, FFHQ-aligned frame).
+
+        Args:
+            mirror_identity: embed the left-right mirror image too and average the two identity
+                embeddings (the heads are mirror-symmetric, so a mirrored render shows the same
+                identity; this costs a second forward pass and lifts retrieval, see the README).
 
         Returns:
             ``yaw, pitch, roll`` (degrees, [N]); one entry per expression parameter ([N], 0-1);
@@ -135,7 +140,15 @@ class Oracle(nn.Module):
             only measuring.
         """
         h, w = images.shape[-2:]
-        out = self(preprocess(images, self.config["input_size"], self.config["crop"]))
+        x = preprocess(images, self.config["input_size"], self.config["crop"])
+        n = len(x)
+        if mirror_identity:
+            x = torch.cat([x, x.flip(-1)])
+        out = self(x)
+        identity = out["identity"][:n]
+        if mirror_identity:
+            identity = F.normalize(identity + out["identity"][n:], dim=1)
+            out = {k: v[:n] for k, v in out.items()}
         res: dict[str, torch.Tensor] = {}
         for i, (k, s) in enumerate(zip(POSE, POSE_SCALE)):
             res[k] = out["pose"][:, i] * s
@@ -146,7 +159,7 @@ class Oracle(nn.Module):
             res[k] = out["light"][:, i] * s
         lm = out["landmarks"].view(-1, 68, 2)
         res["landmarks"] = lm * torch.tensor([w, h], dtype=lm.dtype, device=lm.device)
-        res["identity"] = out["identity"]
+        res["identity"] = identity
         res["identity_params"] = out["identity_params"]
         return res
 

@@ -94,6 +94,24 @@ def test_identity_embedding_separates_people(net):
     assert np.mean(ids[cos.argmax(1)] == ids) >= 0.6
 
 
+def test_mirror_identity_averages_the_two_views(net):
+    # a render and its mirror image get the same embedding, which is the normalised mean of the
+    # single-view embeddings; the other outputs are those of the plain image
+    rng = np.random.default_rng(3)
+    x = _batch([sample_params(rng) for _ in range(3)], 64)
+    with torch.no_grad():
+        both = net.predict(x)
+        plain = net.predict(x, mirror_identity=False)
+        flipped = net.predict(x.flip(-1), mirror_identity=False)
+        both_of_mirror = net.predict(x.flip(-1))
+    expected = torch.nn.functional.normalize(plain["identity"] + flipped["identity"], dim=1)
+    assert torch.allclose(both["identity"], expected, atol=1e-5)
+    assert torch.allclose(both_of_mirror["identity"], both["identity"], atol=1e-5)
+    assert not torch.allclose(plain["identity"], flipped["identity"], atol=1e-3)  # the views do differ
+    assert torch.allclose(both["yaw"], plain["yaw"], atol=1e-4)
+    assert torch.allclose(both["landmarks"], plain["landmarks"], atol=1e-3)
+
+
 def test_missing_weights_say_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="synthetic.oracle_train"):
         oracle.load(tmp_path / "none.safetensors")

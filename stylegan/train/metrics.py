@@ -44,7 +44,7 @@ def oracle_outputs(oracle: torch.nn.Module, images: torch.Tensor, batch: int = 1
     for i in range(0, len(images), batch):
         x = images[i:i + batch]
         feats.append(oracle.fc(oracle.trunk(preprocess(x))))
-        p = oracle.predict(x)
+        p = oracle.predict(x, mirror_identity=False)  # the identity embedding is not used here
         preds.append({k: v for k, v in p.items() if v.ndim == 1})
     out = {"features": torch.cat(feats).numpy()}
     for k in preds[0]:
