@@ -28,7 +28,6 @@ SHIPPED = [
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory) -> set[str]:
-    pytest.importorskip("setuptools")
     src = tmp_path_factory.mktemp("src")
     shutil.copytree(ROOT, src / "repo", ignore=lambda d, names: [n for n in names if n in SKIP or n.endswith(".egg-info")])
     dist = tmp_path_factory.mktemp("dist")
