@@ -1,7 +1,7 @@
 """Train the attribute oracle on a set written by :mod:`synthetic.oracle_data`.
 
-    nice -n 10 python -m synthetic.oracle_train --data data/oracle/train128.npz --minutes 35 \\
-        --val data/oracle/val128.npz --out synthetic/weights/oracle.safetensors
+    python -m synthetic.oracle_train --data data/oracle/train128.npz --minutes 55 --threads 2 \\
+        --val data/oracle/val128_big.npz --out synthetic/weights/oracle.safetensors
 
 Batches hold ``P`` identities x ``K`` renders each so the identity embedding can be trained with a
 supervised contrastive loss (Khosla et al. 2020) next to regression of pose, light direction,
