@@ -160,8 +160,7 @@ def load_encoder(directory: str | os.PathLike, G: torch.nn.Module | None = None,
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{directory}: encoder format {meta['format_version']} is newer than this code; upgrade")
     enc = Encoder(EncoderConfig(**meta["config"]))
-    state = load_file(str(directory / "model.safetensors"))
-    enc.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    enc.load_state_dict(load_file(str(directory / "model.safetensors")))  # float16 weights are cast on copy
     enc = enc.to(device).eval().requires_grad_(False)
     if G is not None:
         c = enc.config

@@ -26,8 +26,9 @@ import click
               help="Image reconstruction loss.")
 @click.option("--channels", default=32, type=click.IntRange(min=4), help="Encoder width at full resolution.")
 @click.option("--seed", default=0, type=int, help="Random seed.")
+@click.option("--half", is_flag=True, help="Store the final encoder in float16 (half the file; snapshots stay float32).")
 def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
-                  image_weight: float, reg_weight: float, loss: str, channels: int, seed: int) -> None:
+                  image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool) -> None:
     """Train an encoder (image -> W+) for NETWORK on its own generated samples."""
     import stylegan
 
@@ -43,7 +44,8 @@ def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float,
             if loss == "dfeat+l2+msssim":
                 raise click.UsageError(f"--loss dfeat+l2+msssim needs a discriminator in {network}: {exc}") from exc
     cfg = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, progressive_every=progressive_every,
-                             image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed)
+                             image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed,
+                             half=half)
     run(G, outdir, cfg, D=D, network=str(network))
     click.echo(f"encoder written to {outdir}/")
 

@@ -46,6 +46,7 @@ class EncoderTrainConfig:
     log_every: int = 50
     snap_every: int = 1000
     val_samples: int = 64
+    half: bool = False  # store the final encoder in float16 (snapshots stay float32)
 
 
 @torch.no_grad()
@@ -75,10 +76,10 @@ def evaluate(G: torch.nn.Module, encoder: Encoder, num: int = 64, seed: int = 10
     return {"psnr": float(torch.cat(p).mean()), "latent_mse": float(torch.cat(lat).mean())}
 
 
-def _save_atomic(encoder: Encoder, outdir: Path, metadata: dict) -> None:
+def _save_atomic(encoder: Encoder, outdir: Path, metadata: dict, half: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(dir=outdir, prefix=".save"))
     try:
-        save_encoder(encoder, tmp, metadata)
+        save_encoder(encoder, tmp, metadata, half=half)
         for name in ("model.safetensors", "config.json"):  # config last: it marks a complete encoder
             os.replace(tmp / name, outdir / name)
     finally:
@@ -154,7 +155,7 @@ def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTra
             val = evaluate(G, encoder, cfg.val_samples)
             log.write(json.dumps({"final": val, "time": time.perf_counter() - t0}) + "\n")
             log.close()
-            _save_atomic(encoder, outdir, {**meta, "step": cfg.steps, "validation": val})
+            _save_atomic(encoder, outdir, {**meta, "step": cfg.steps, "validation": val}, half=cfg.half)
         return encoder.requires_grad_(False)
     finally:
         distributed.teardown(info)

@@ -133,7 +133,11 @@ def test_train_encoder_cli(tmp_path):
 
     stylegan.save_pretrained(tiny_g(), tmp_path / "net")
     r = CliRunner().invoke(main, ["train-encoder", "--network", str(tmp_path / "net"), "--outdir", str(tmp_path / "enc"),
-                                  "--steps", "3", "--batch", "2", "--loss", "l2"])
+                                  "--steps", "3", "--batch", "2", "--loss", "l2", "--half"])
     assert r.exit_code == 0, r.output
     enc = load_encoder(tmp_path / "enc", G=stylegan.load(tmp_path / "net"))
     assert enc.config.num_ws == 8
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "enc" / "model.safetensors"))
+    assert stored["to_w.weight"].dtype == torch.float16 and stored["w_avg"].dtype == torch.float32

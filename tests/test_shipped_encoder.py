@@ -36,7 +36,7 @@ def test_made_for_the_shipped_generator(encoder, G):
 
 
 def test_inverts_held_out_samples(encoder, G):
-    # z from a seed no training run draws from (training uses torch generators seeded 1, 2, ...)
+    # z from numpy's generator: training and its validation draw theirs from torch generators
     z = torch.from_numpy(np.random.RandomState(4242).randn(8, G.z_dim)).float()
     with torch.no_grad():
         ws = G.mapping(z)
