@@ -1,18 +1,4 @@
-"""Conversions between generator outputs (NCHW in [-1, 1]) and uint8 images."""
-from __future__ import annotations
+"""Image conversions (uint8 <-> NCHW in [-1, 1]); owned by `sgtcore.images`, re-exported here."""
+from sgtcore.images import from_uint8, to_uint8
 
-import numpy as np
-import torch
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """`[N, C, H, W]` in [-1, 1] -> uint8 `[N, H, W, C]` (clamped, rounded like the official scripts)."""
-    return (img.detach().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
-
-
-def from_uint8(arr: np.ndarray) -> torch.Tensor:
-    """uint8 `[H, W, C]` or `[N, H, W, C]` -> float `[N, C, H, W]` in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(arr))
-    if t.ndim == 3:
-        t = t[None]
-    return t.permute(0, 3, 1, 2).float() / 127.5 - 1
+__all__ = ["from_uint8", "to_uint8"]

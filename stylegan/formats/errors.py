@@ -1,21 +1,6 @@
-"""Errors raised while reading checkpoints: each names the file and the problem."""
+"""Checkpoint errors; owned by `sgtcore.errors` (every trained module's loader raises them)."""
+from sgtcore.errors import (ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError,
+                            UnsafeCheckpointError)
 
-
-class CheckpointError(Exception):
-    """A checkpoint could not be used (base class)."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The file asks to import or call something outside the data-only allow-list."""
-
-
-class CorruptCheckpointError(CheckpointError):
-    """The file is truncated or damaged."""
-
-
-class UnknownFormatError(CheckpointError):
-    """The file is none of the formats we read."""
-
-
-class ArchitectureMismatchError(CheckpointError):
-    """The file holds a network we cannot map onto our StyleGAN2 (e.g. StyleGAN3, missing keys)."""
+__all__ = ["CheckpointError", "UnsafeCheckpointError", "CorruptCheckpointError", "UnknownFormatError",
+           "ArchitectureMismatchError"]

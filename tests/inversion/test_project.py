@@ -12,8 +12,8 @@ import stylegan
 from inversion.losses import make_loss, ms_ssim, psnr, ssim
 from inversion.project import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers, prepare_target,
                                project, render, w_stats)
+from conftest import SMALL
 
-SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
 
 
 @pytest.fixture(scope="module")

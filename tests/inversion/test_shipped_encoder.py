@@ -15,7 +15,7 @@ from demos.cli import main
 from inversion.encoder import load_encoder
 from inversion.losses import psnr
 
-SHIPPED = Path(__file__).resolve().parents[1] / "inversion" / "weights" / "synthheads_encoder"
+SHIPPED = Path(__file__).resolve().parents[2] / "inversion" / "weights" / "synthheads_encoder"
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from inversion.encoder import delta_norm, encoder_for, load_encoder, save_encode
 from inversion.encoder_train import EncoderTrainConfig, evaluate, train_encoder
 from inversion.losses import psnr
 from inversion.project import project
+from conftest import SMALL
 
-SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
 
 
 def tiny_g(seed: int = 0):

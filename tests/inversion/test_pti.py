@@ -8,8 +8,8 @@ import stylegan
 from inversion.losses import psnr
 from inversion.project import project
 from inversion.pti import DeltaMismatchError, apply_delta, load_delta, pivotal_tuning
+from conftest import SMALL
 
-SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
 
 
 def test_pti_improves_on_the_pivot_and_saves_a_small_delta(tmp_path):

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 import stylegan
 from demos.cli import main
 from inversion.project_io import load_projection
+from conftest import SMALL
 
-SMALL = dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
 
 
 @pytest.fixture(scope="module")
