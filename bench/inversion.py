@@ -1,8 +1,10 @@
 """Inversion benchmark: reconstruction quality (PSNR, SSIM, LPIPS when its weights are local) vs.
-wall time for NVlabs-style W projection and our faster variants, on held-out targets.
+wall time for `inversion.project` with its defaults against the NVlabs-style baseline
+(`preset='nvlabs'`), on held-out targets. Every method is a plain `project` call: the policy under
+test is the library's, not this script's.
 
-    nice -n 5 python bench/inversion.py --network synthheads --encoder inversion/weights/synthheads_encoder \
-        --targets 20 --source renders --json runs/bench_inversion.json
+    nice -n 5 python bench/inversion.py --network synthheads --targets 20 --source renders \
+        --json runs/bench_inversion_renders.json
 
 Targets: `renders` = synthetic heads rendered at 4x the resolution and FFHQ-aligned with their exact
 landmarks (`inversion.align(image, landmarks=...)`); `generated` = the generator's own images from
@@ -27,7 +29,7 @@ import torch
 
 import stylegan
 from inversion.losses import LPIPSLoss, find_vgg_weights, make_loss, psnr, ssim
-from inversion.project import project, w_stats
+from inversion.projection import project, resolve_settings, w_stats
 
 
 def load_targets(G: torch.nn.Module, source: str, n: int, seed: int = 10_000) -> list[torch.Tensor]:
@@ -53,16 +55,16 @@ def load_targets(G: torch.nn.Module, source: str, n: int, seed: int = 10_000) ->
     return out
 
 
-def methods(args: argparse.Namespace, encoder) -> dict[str, dict]:
-    """Name -> project() keyword arguments."""
+def methods(args: argparse.Namespace) -> dict[str, dict]:
+    """Name -> `project()` keyword arguments (on top of the shared loss, seed and progress=False)."""
     out = {
-        "nvlabs_w": dict(space="w", steps=args.nvlabs_steps),  # the baseline: all NVlabs defaults
-        "ours_wplus": dict(space="w+", steps=args.wplus_steps, candidates=16, w_noise=0.0, lr=args.wplus_lr),
+        "nvlabs_w": dict(preset="nvlabs"),  # the baseline: NVlabs projector defaults
+        "default": dict(),  # the library's defaults: what `inversion.project(G, target)` does
+        "default_no_encoder": dict(init="w_avg"),  # its fallback for a generator without an encoder
+        "encoder_only": dict(steps=0),  # the default start alone (the registered encoder, if any)
     }
-    if encoder is not None:
-        out["encoder_only"] = dict(space="w+", steps=0, init="encoder", encoder=encoder)
-        out["encoder_refine"] = dict(space="w+", steps=args.refine_steps, init="encoder", encoder=encoder,
-                                     w_noise=0.0, lr=args.refine_lr)
+    if args.nvlabs_steps is not None:
+        out["nvlabs_w"]["steps"] = args.nvlabs_steps
     return out
 
 
@@ -70,14 +72,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--network", default="synthheads")
     p.add_argument("--discriminator", default=None, help="for the D-feature loss (default: from --network)")
-    p.add_argument("--encoder", default=None)
     p.add_argument("--targets", type=int, default=20)
     p.add_argument("--source", choices=["renders", "generated"], default="renders")
-    p.add_argument("--nvlabs-steps", type=int, default=1000)
-    p.add_argument("--wplus-steps", type=int, default=200)
-    p.add_argument("--wplus-lr", type=float, default=0.1)
-    p.add_argument("--refine-steps", type=int, default=100)
-    p.add_argument("--refine-lr", type=float, default=0.05)
+    p.add_argument("--nvlabs-steps", type=int, default=None, help="override the baseline's 1000 steps (quick runs)")
     p.add_argument("--only", default=None, help="comma-separated method names")
     p.add_argument("--json", default="runs/bench_inversion.json")
     p.add_argument("--threads", type=int, default=1)
@@ -92,17 +89,12 @@ def main() -> None:
         D = stylegan.load_discriminator(args.discriminator or args.network)
     except (stylegan.CheckpointError, FileNotFoundError):
         D = None
-    encoder = None
-    if args.encoder:
-        from inversion.encoder import load_encoder
-
-        encoder = load_encoder(args.encoder, G=G)
     loss = make_loss("auto", D=D)
     vgg = find_vgg_weights()
     lpips_metric = LPIPSLoss(vgg) if vgg is not None else None
     targets = load_targets(G, args.source, args.targets, seed=10_000 + args.first)
     w_stats(G)  # estimated once per G (10k samples); not charged to any method
-    todo = methods(args, encoder)
+    todo = methods(args)
     if args.only:
         todo = {k: v for k, v in todo.items() if k in args.only.split(",")}
     rows: dict[str, list[dict]] = {k: [] for k in todo}
@@ -126,12 +118,27 @@ def main() -> None:
             rows[name] = sorted([r for r in old_rows if r["target"] not in have] + rows.get(name, []),
                                 key=lambda r: r["target"])
     summary = summarize(rows)
-    result = {"network": args.network, "source": args.source, "targets": max(len(v) for v in rows.values()), "loss": loss.name,
+    settings = {name: str(resolve_settings(G, **kw)[0]) for name, kw in todo.items()}
+    result = {"network": args.network, "cpu": cpu_model(), "threads": args.threads, "settings": settings,
+              "source": args.source, "targets": max(len(v) for v in rows.values()), "loss": loss.name,
               "lpips_metric": lpips_metric is not None, "args": {k: v for k, v in vars(args).items()},
               "summary": summary, "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result))
     print(table(result))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (absolute times differ 2-3x between machines)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
 
 
 def summarize(rows: dict[str, list[dict]]) -> dict[str, dict]:

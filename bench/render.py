@@ -45,6 +45,7 @@ def main(n: int, workers: int, rss_n: int, rss_size: int) -> None:
     for size in (128, 256):
         print(f"throughput {size}px, {workers} workers: {throughput(n, size, workers):.2f} renders/s")
     os.environ.setdefault("LP_NUM_THREADS", "1")
+    os.environ.setdefault("SYNTHETIC_RENDER_IN_PROCESS", "1")  # this process only renders: measure GL's memory here
     from synthetic import render, sample_params
 
     samples = []

@@ -2,6 +2,8 @@
 
 dlib (detection) and torch (tensor inputs to `paste_back`) are imported only when used.
 """
+from sgtcore import modelio
+
 from .align import AlignedFace, align, ffhq_quad, warp_ffhq
 from .errors import (AlignmentError, FaceIndexError, ImageReadError, ImageTooLargeError,
                      MultipleFacesWarning, NoFaceError)
@@ -17,14 +19,20 @@ __all__ = [
     "face_mask", "paste_back",
 ]
 
+# The encoder in the toolkit's one model format; its class is imported on first load (sgtcore.modelio).
+modelio.register_class("Encoder", "encoder", "inversion.encoder:Encoder", fp32=("w_avg",),
+                       remake="train one for it with `sgt train-encoder --network ...`")
+
 # Projection, pivotal tuning and the encoder import torch: loaded on first use, like dlib above.
-# (`project` itself: `from inversion.project import project`; the name is also the submodule.)
 _LAZY = {
-    "ProjectionResult": "project", "ProjectionError": "project", "prepare_target": "project",
-    "render": "project", "save_projection": "project_io", "load_projection": "project_io",
+    "project": "projection", "PRESETS": "projection", "ProjectionSettings": "projection",
+    "resolve_settings": "projection",
+    "ProjectionResult": "projection", "ProjectionError": "projection", "prepare_target": "projection",
+    "render": "projection", "save_projection": "project_io", "load_projection": "project_io",
     "make_loss": "losses", "psnr": "losses", "ssim": "losses",
     "pivotal_tuning": "pti", "apply_delta": "pti", "load_delta": "pti", "PTIDelta": "pti",
     "Encoder": "encoder", "load_encoder": "encoder", "save_encoder": "encoder", "encoder_for": "encoder",
+    "find_encoder": "encoder",
     "train_encoder": "encoder_train", "EncoderTrainConfig": "encoder_train",
 }
 __all__ += list(_LAZY)

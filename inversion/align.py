@@ -18,6 +18,8 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 
+from sgtcore.ffhq import ffhq_frame
+
 from .errors import FaceIndexError, MultipleFacesWarning, NoFaceError
 from .image_io import MAX_PIXELS, ImageLike, describe, load_image
 from .landmarks import Detector, describe_detector, get_detector
@@ -140,23 +142,9 @@ def ffhq_quad(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
         (quad [4, 2], qsize): corners top-left, bottom-left, bottom-right, top-right of the
         output, and the side length of the square in input pixels.
     """
-    lm = np.asarray(landmarks, np.float64)
-    eye_left = lm[36:42].mean(axis=0)
-    eye_right = lm[42:48].mean(axis=0)
-    eye_avg = (eye_left + eye_right) * 0.5
-    eye_to_eye = eye_right - eye_left
-    mouth_avg = (lm[48] + lm[54]) * 0.5
-    eye_to_mouth = mouth_avg - eye_avg
-
-    # x points along the eye line, tilted by the eye-mouth axis so that the face is upright;
-    # its length sets the crop scale from whichever of the two distances is relatively larger.
-    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
-    x /= np.hypot(*x)
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    c, x, qsize = ffhq_frame(landmarks)  # the renderer frames its camera with the same square
     y = np.flipud(x) * [-1, 1]
-    c = eye_avg + eye_to_mouth * 0.1
-    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
-    return quad, float(np.hypot(*x) * 2)
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y]), qsize
 
 
 def warp_ffhq(image: np.ndarray, quad: np.ndarray, qsize: float, output_size: int = 1024,

@@ -2,16 +2,17 @@
 (landmarks, quad, inverse matrix) from which `paste_back` can later put an edit back."""
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import click
 import PIL.Image
 from tqdm.auto import tqdm
+
+from sgtcore.atomic import atomic_file
 
 from .align import AlignedFace
 from .align import align as align_face
@@ -27,36 +28,24 @@ def _parse_face(value: str) -> str | int:
         raise click.BadParameter(f"expected 'largest', 'all' or an integer index, got {value!r}") from None
 
 
-def _temp_for(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the outputs are ordinary shareable files
-    return Path(tmp)
-
-
 def _to_json(data: dict) -> str:
     """One key per line, each value on one line (68 landmark pairs stay readable)."""
     return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()) + "\n}\n"
 
 
 def _save(faces: list[AlignedFace], stem: str, outdir: Path, numbered: bool, meta: dict) -> list[Path]:
-    """Write every file of one photo to temporary names first and rename them only when all
-    succeeded, so an error (disk full, interrupt) never leaves a partial set behind."""
-    pending: list[tuple[Path, Path]] = []
-    try:
+    """Write every file of one photo under a temporary name (one `atomic_file` each, in one ExitStack)
+    and rename them only when all succeeded, so an error (disk full, interrupt) never leaves a partial
+    set behind."""
+    written: list[Path] = []
+    with contextlib.ExitStack() as stack:
         for face in faces:
             name = f"{stem}_{face.face_index:02d}" if numbered else stem
             png, record = outdir / f"{name}.png", outdir / f"{name}.json"
-            tmp_png, tmp_json = _temp_for(png), _temp_for(record)
-            pending += [(tmp_png, png), (tmp_json, record)]
-            PIL.Image.fromarray(face.image).save(tmp_png, format="PNG")
-            tmp_json.write_text(_to_json({**face.to_dict(image_file=png.name), **meta}))
-        for tmp, final in pending:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
-    return [final for _, final in pending]
+            PIL.Image.fromarray(face.image).save(stack.enter_context(atomic_file(png)), format="PNG")
+            stack.enter_context(atomic_file(record)).write_text(_to_json({**face.to_dict(image_file=png.name), **meta}))
+            written += [png, record]
+    return written
 
 
 @click.command(context_settings={"show_default": True})
@@ -130,29 +119,27 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
         stems[f.stem] = f
 
 
-def _default_encoder(network: str) -> Path | None:
-    path = Path(__file__).parent / "weights" / f"{network}_encoder"
-    return path if (path / "config.json").is_file() else None
-
-
 @click.command(context_settings={"show_default": True})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
-@click.option("--space", default="w+", type=click.Choice(["w", "w+"]), help="Latent space to optimise.")
-@click.option("--steps", default=200, type=click.IntRange(min=0),
-              help="Optimisation steps (NVlabs: 1000 in W; see bench/RESULTS.md).")
-@click.option("--init", "init", default="auto", type=click.Choice(["auto", "w_avg", "encoder"]),
-              help="Start point; 'auto' = the encoder when one is found for --network, else w_avg.")
+@click.option("--preset", default="auto", type=click.Choice(["auto", "nvlabs"]),
+              help="Defaults for the options below left unset: 'auto' = W+, 200 steps from the encoder registered "
+                   "for --network (else the best of 16 samples); 'nvlabs' = W, 1000 steps from w_avg "
+                   "(inversion.PRESETS, bench/RESULTS.md).")
+@click.option("--space", default=None, type=click.Choice(["w", "w+"]), help="Latent space [default: from --preset].")
+@click.option("--steps", default=None, type=click.IntRange(min=0), help="Optimisation steps [default: from --preset].")
+@click.option("--init", "init", default=None, type=click.Choice(["auto", "w_avg", "encoder"]),
+              help="Start point; 'auto' = the encoder registered for --network when there is one, else w_avg "
+                   "[default: from --preset].")
 @click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Encoder folder for --init encoder (default: the one shipped for --network).")
-@click.option("--candidates", default=16, type=click.IntRange(min=0),
-              help="With w_avg init, start from the best of this many mapped samples (0: NVlabs).")
-@click.option("--lr", default=None, type=float,
-              help="Adam learning rate with NVlabs' ramps (default: 0.1; 0.05 from an encoder's start).")
+              help="Start from this encoder folder instead of the registered one.")
+@click.option("--candidates", default=None, type=click.IntRange(min=0),
+              help="With a w_avg start, start from the best of this many mapped samples [default: from --preset].")
+@click.option("--lr", default=None, type=float, help="Adam learning rate with NVlabs' ramps [default: from --preset].")
 @click.option("--w-noise", default=None, type=float,
-              help="Noise on w in sigma_w units (default: 0.05 from w_avg, 0 from an encoder or candidate).")
+              help="Noise on w in sigma_w units [default: 0.05 from a plain w_avg start, else 0].")
 @click.option("--loss", default="auto", type=click.Choice(["auto", "lpips", "dfeat+l2+msssim", "l2+msssim", "l2"]),
               help="Reconstruction loss; 'auto' uses LPIPS only if its VGG weights are local.")
 @click.option("--lpips-weights", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -160,11 +147,12 @@ def _default_encoder(network: str) -> Path | None:
 @click.option("--align/--no-align", "do_align", default=None,
               help="FFHQ-align the inputs first [default: align inputs not already RxR].")
 @click.option("--pti-steps", default=0, type=click.IntRange(min=0),
-              help="Pivotal tuning steps after projection (0: off); writes pti_delta.safetensors + proj_pti.png.")
+              help="Pivotal tuning steps after projection (0: off); writes pti_delta/ (a model folder) + proj_pti.png.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif showing the optimisation.")
 @click.option("--seed", default=0, type=int, help="Seed for noise maps and w noise.")
-def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, steps: int, init: str,
-            encoder_dir: Path | None, candidates: int, lr: float | None, w_noise: float | None, loss: str,
+def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, space: str | None, steps: int | None,
+            init: str | None, encoder_dir: Path | None, candidates: int | None, lr: float | None,
+            w_noise: float | None, loss: str,
             lpips_weights: Path | None, do_align: bool | None, pti_steps: int, gif: bool, seed: int) -> None:
     """Project aligned faces (or photos, aligned first) into a generator's W / W+ space.
 
@@ -173,36 +161,32 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, st
     """
     import stylegan
     import stylegan.images
+    from stylegan.cli_network import load_network
 
     from .image_io import load_image
     from .losses import make_loss, psnr
-    from .project import ProjectionError, prepare_target
-    from .project import project as project_image
+    from .projection import ProjectionError, prepare_target, resolve_settings
+    from .projection import project as project_image
     from .project_io import save_projection
 
     files = _expand_inputs(inputs)
-    G = stylegan.load(network)
-    try:
-        D = stylegan.load_discriminator(network)
-    except (stylegan.CheckpointError, FileNotFoundError, KeyError):
-        D = None
+    G = load_network(network)
+    D = load_network(network, "discriminator", required=False)
     encoder = None
-    if init in ("auto", "encoder"):
-        enc_path = encoder_dir or (_default_encoder(network) if isinstance(network, str) else None)
-        if enc_path is None and init == "encoder":
-            raise click.UsageError(f"--init encoder: no encoder shipped for {network!r}; pass --encoder DIR "
-                                   "(train one with `sgt train-encoder`)")
-        if enc_path is not None:
-            from .encoder import load_encoder
+    if encoder_dir is not None:
+        from .encoder import load_encoder
 
-            encoder = load_encoder(enc_path, G=G)
-        init = "encoder" if encoder is not None else "w_avg"
+        encoder = load_encoder(encoder_dir, G=G)
     loss_fn = make_loss(loss, D=D, lpips_weights=lpips_weights)
     if loss_fn.name != loss:
         tqdm.write(f"note: loss {loss!r} -> {loss_fn.name!r}", file=sys.stderr)
-    from_guess = init == "encoder" or candidates > 0
-    w_noise = w_noise if w_noise is not None else (0.0 if from_guess else 0.05)
-    lr = lr if lr is not None else (0.05 if init == "encoder" else 0.1)
+    try:  # the library owns the defaults; resolve once to report them and fail early
+        settings, encoder = resolve_settings(G, preset, space=space, steps=steps, init=init, candidates=candidates,
+                                             lr=lr, w_noise=w_noise, encoder=encoder)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc} (an encoder folder: --encoder DIR)" if "encoder" in str(exc) else str(exc)) from None
+    steps = settings.steps
+    tqdm.write(f"projecting with {settings}", file=sys.stderr)
     res = G.img_resolution
     outdir.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -220,9 +204,10 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, st
                 target = prepare_target(image, res)
             for warning in caught:
                 tqdm.write(f"note: {path}: {warning.message}", file=sys.stderr)
-            result = project_image(G, target, space=space, steps=steps, init=init, encoder=encoder, lr=lr,
-                                   w_noise=w_noise, candidates=candidates if init == "w_avg" else 0, loss=loss_fn,
-                                   seed=seed, frame_every=max(1, steps // 50) if gif else 0)
+            result = project_image(G, target, preset=preset, space=settings.space, steps=steps, init=settings.init,
+                                   encoder=encoder, lr=settings.lr, w_noise=settings.w_noise,
+                                   candidates=settings.candidates, loss=loss_fn, seed=seed,
+                                   frame_every=max(1, steps // 50) if gif else 0)
             extra = None
             if pti_steps:
                 from .pti import pivotal_tuning
@@ -230,7 +215,7 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, space: str, st
                 tuned = pivotal_tuning(G, target, result.ws, noise=result.noise, steps=pti_steps, loss=loss_fn)
 
                 def extra(tmp: Path, tuned=tuned) -> None:
-                    tuned.save(tmp / "pti_delta.safetensors")
+                    tuned.save(tmp / "pti_delta")
                     PIL.Image.fromarray(stylegan.images.to_uint8(tuned.image)[0]).save(tmp / "proj_pti.png")
             dest = save_projection(outdir / path.stem, target, result, gif=gif, extra=extra)
         except (AlignmentError, ProjectionError, FileNotFoundError, ImportError, ValueError) as exc:

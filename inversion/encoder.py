@@ -7,23 +7,25 @@ image -> W+ as offsets from `w_avg`.
 delta-norm regulariser `sum_i ||delta_i||_2` keeps the codes near W, where edits behave.
 
 The network is a small residual CNN; pooled features of three depths (fine, medium, coarse, as
-in pSp's map2style) feed the heads. Saved as `config.json + model.safetensors`.
+in pSp's map2style) feed the heads. Saved in the toolkit's model format (`sgtcore.modelio`).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sgtcore import modelio, registry
+from sgtcore.errors import ArchitectureMismatchError
+from stylegan import Generator, fingerprint
 from stylegan.utils import assert_shape
 
-FORMAT_VERSION = 1
+_REMAKE = "train one for this generator with `sgt train-encoder --network ...`"
 
 
 @dataclass
@@ -78,6 +80,11 @@ class Encoder(nn.Module):
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim) if w_avg is None else w_avg.detach().clone().float())
         self.register_buffer("active_layers", torch.tensor(cfg.num_ws))
 
+    @classmethod
+    def from_config(cls, config: dict) -> Encoder:
+        """A fresh encoder from the `config` dict `save_encoder` stores (w_avg comes with the weights)."""
+        return cls(EncoderConfig(**config))
+
     def set_active_layers(self, k: int) -> None:
         """Let offsets act on layers 1..k-1 only (k = 1: W codes; k = num_ws: full W+)."""
         self.active_layers.fill_(max(1, min(int(k), self.config.num_ws)))
@@ -118,61 +125,55 @@ def encoder_for(G: torch.nn.Module, **kwargs) -> Encoder:
 
 
 def save_encoder(encoder: Encoder, directory: str | os.PathLike, metadata: dict | None = None,
-                 half: bool = False) -> Path:
-    """Write `config.json` + `model.safetensors` into `directory`.
+                 half: bool = False, generator: Generator | str | None = None) -> Path:
+    """Write the encoder in the toolkit's model format (`sgtcore.modelio`), atomically.
 
-    `half=True` stores the weights in float16 (half the file; `load_encoder` casts back to float32);
-    `w_avg` stays float32 so the generator check stays exact.
+    Args:
+        encoder: the encoder.
+        directory: its folder (other files there, e.g. `log.jsonl`, are kept).
+        metadata: free JSON (training settings; `network`: the generator's name, quoted in errors).
+        half: store the weights in float16 (half the file; `load_encoder` casts back to float32);
+            `w_avg` stays float32 so the generator check stays exact.
+        generator: the generator it was trained for (G or `stylegan.fingerprint(G)`).
     """
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {"class_name": "Encoder", "format_version": FORMAT_VERSION, "config": asdict(encoder.config),
-              "metadata": metadata or {}}
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() and k != "w_avg" else v for k, v in state.items()}
-    save_file(state, str(directory / "model.safetensors"))
-    (directory / "config.json").write_text(json.dumps(config, indent=1))
-    return directory
+    return modelio.save(encoder, directory, metadata=metadata, generator=generator, half=half)
 
 
-def load_encoder(directory: str | os.PathLike, G: torch.nn.Module | None = None,
+def load_encoder(directory: str | os.PathLike, G: Generator | None = None,
                  device: str | torch.device = "cpu") -> Encoder:
-    """Load an encoder written by `save_encoder` (eval mode).
+    """Load an encoder written by `save_encoder` (or in the first, pre-`format` layout), in eval mode.
 
     Args:
         directory: the encoder folder.
-        G: if given, check that the encoder fits it (resolution, num_ws, w_dim, w_avg).
+        G: if given, check that the encoder fits it (resolution, num_ws, w_dim, recorded fingerprint, w_avg).
+        device: where to put it.
 
     Raises:
-        FileNotFoundError, ValueError (not an encoder, or made for another generator).
+        FileNotFoundError: no encoder there. ArchitectureMismatchError: not an encoder, or made for another
+        generator. CorruptCheckpointError, UnknownFormatError: see `sgtcore.modelio.load`.
     """
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"{directory}: no config.json; train an encoder with `sgt train-encoder`")
-    meta = json.loads((directory / "config.json").read_text())
-    if meta.get("class_name") != "Encoder":
-        raise ValueError(f"{directory}: holds a {meta.get('class_name')!r}, not an Encoder")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(f"{directory}: encoder format {meta['format_version']} is newer than this code; upgrade")
-    enc = Encoder(EncoderConfig(**meta["config"]))
-    enc.load_state_dict(load_file(str(directory / "model.safetensors")))  # float16 weights are cast on copy
-    enc = enc.to(device).eval().requires_grad_(False)
-    if G is not None:
-        c = enc.config
-        if (c.img_resolution, c.num_ws, c.w_dim) != (G.img_resolution, G.num_ws, G.w_dim):
-            raise ValueError(f"{directory}: encoder for {c.img_resolution}px, num_ws {c.num_ws}, w_dim {c.w_dim}; the "
-                             f"generator is {G.img_resolution}px, num_ws {G.num_ws}, w_dim {G.w_dim}: pass the encoder "
-                             "trained for this --network (sgt train-encoder --network ...)")
-        from .pti import fingerprint
-
-        made_for = meta.get("metadata", {}).get("generator")
-        if (made_for and made_for != fingerprint(G)) or not torch.allclose(
-                enc.w_avg, G.w_avg.to(enc.w_avg.device).float(), atol=1e-5):
-            raise ValueError(f"{directory}: this encoder was trained for another generator (w_avg differs); "
-                             "train one for this --network with `sgt train-encoder`")
+    if G is not None:  # sizes first: the clearest message, before any weights are read
+        c = modelio.read_config(directory).get("config", {})
+        sizes = tuple(c.get(k) for k in ("img_resolution", "num_ws", "w_dim"))
+        if sizes != (G.img_resolution, G.num_ws, G.w_dim):
+            raise ArchitectureMismatchError(
+                f"{directory}: encoder for {sizes[0]}px, num_ws {sizes[1]}, w_dim {sizes[2]}; the generator is "
+                f"{G.img_resolution}px, num_ws {G.num_ws}, w_dim {G.w_dim}: pass the encoder trained for this "
+                f"--network ({_REMAKE})")
+    enc = modelio.load(directory, expect="Encoder", generator=None if G is None else fingerprint(G), device=device)
+    if G is not None and not torch.allclose(enc.w_avg, G.w_avg.to(enc.w_avg.device).float(), atol=1e-5):
+        raise ArchitectureMismatchError(f"{directory}: this encoder was trained for another generator (w_avg "
+                                        f"differs); {_REMAKE}")
     return enc
+
+
+def find_encoder(G: Generator) -> Encoder | None:
+    """The registered encoder made for `G` (its recorded `stylegan.fingerprint` equals G's), loaded on
+    G's device; None when there is none. User-registered encoders (`sgtcore.registry.register('encoder',
+    name, dir)`) are preferred to the shipped ones."""
+    for entry in registry.entries("encoder", generator=fingerprint(G)):
+        return load_encoder(entry.path, G=G, device=G.w_avg.device)
+    return None

@@ -30,19 +30,15 @@ import click
 def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
                   image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool) -> None:
     """Train an encoder (image -> W+) for NETWORK on its own generated samples."""
-    import stylegan
+    from stylegan.cli_network import load_network
 
     from .encoder_train import EncoderTrainConfig
     from .encoder_train import train_encoder as run
 
-    G = stylegan.load(network)
+    G = load_network(network)
     D = None
-    if loss in ("auto", "dfeat+l2+msssim"):
-        try:
-            D = stylegan.load_discriminator(network)
-        except (stylegan.CheckpointError, FileNotFoundError, KeyError) as exc:
-            if loss == "dfeat+l2+msssim":
-                raise click.UsageError(f"--loss dfeat+l2+msssim needs a discriminator in {network}: {exc}") from exc
+    if loss in ("auto", "dfeat+l2+msssim"):  # --loss dfeat+l2+msssim needs one, auto uses one when there
+        D = load_network(network, "discriminator", required=loss != "auto")
     cfg = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, progressive_every=progressive_every,
                              image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed,
                              half=half)

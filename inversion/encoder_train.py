@@ -3,14 +3,12 @@ image are known, so the loss is latent L2 (to the true W+ code) + image reconstr
 delta-norm regulariser, with e4e's progressive unlocking of the per-layer offsets.
 
 Runs as one process or under torchrun (DistributedDataParallel, gloo on CPU / nccl on GPU), through
-`stylegan.train.distributed`; every rank draws its own samples, rank 0 logs and saves.
+`stylegan.train`'s DDP set-up; every rank draws its own samples, rank 0 logs and saves.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,13 +17,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stylegan.train import distributed
-from stylegan.train.loss import mixing_cutoff
+from stylegan import fingerprint
+from stylegan.train import close_distributed, init_distributed, sample_ws, wrap_ddp
 
 from .encoder import Encoder, delta_norm, encoder_for, save_encoder
 from .losses import ReconstructionLoss, make_loss, psnr
-from .project import frozen, w_stats
-from .pti import fingerprint
+from .projection import frozen, w_stats
 
 
 @dataclass
@@ -53,13 +50,7 @@ class EncoderTrainConfig:
 def sample(G: torch.nn.Module, n: int, gen: torch.Generator, mixing_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Generated images `[n, 3, R, R]` (random noise) and their true ws `[n, num_ws, w_dim]`, with
     style mixing so that the encoder sees codes off the W manifold too."""
-    device = G.w_avg.device
-    z = torch.randn(n, G.z_dim, generator=gen).to(device)
-    ws = G.mapping(z)
-    cutoff = mixing_cutoff(G.num_ws, mixing_prob, gen)
-    if cutoff < G.num_ws:
-        ws2 = G.mapping(torch.randn(n, G.z_dim, generator=gen).to(device))
-        ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], 1)
+    ws = sample_ws(G, n, gen, mixing_prob)
     return G.synthesis(ws, noise_mode="random"), ws
 
 
@@ -76,23 +67,13 @@ def evaluate(G: torch.nn.Module, encoder: Encoder, num: int = 64, seed: int = 10
     return {"psnr": float(torch.cat(p).mean()), "latent_mse": float(torch.cat(lat).mean())}
 
 
-def _save_atomic(encoder: Encoder, outdir: Path, metadata: dict, half: bool = False) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=outdir, prefix=".save"))
-    try:
-        save_encoder(encoder, tmp, metadata, half=half)
-        for name in ("model.safetensors", "config.json"):  # config last: it marks a complete encoder
-            os.replace(tmp / name, outdir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTrainConfig | None = None,
                   D: torch.nn.Module | None = None, progress: bool = True, network: str = "") -> Encoder:
     """Train an encoder for `G` and save it to `outdir` (config.json + model.safetensors + log.jsonl).
 
     Args:
         G: the generator (not modified).
-        outdir: encoder folder; snapshots replace the files atomically.
+        outdir: encoder folder; snapshots replace the model atomically (`log.jsonl` beside it is kept).
         cfg: options (`EncoderTrainConfig`).
         D: discriminator, for loss 'dfeat+l2+msssim'.
         progress: tqdm bar (rank 0).
@@ -102,14 +83,12 @@ def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTra
         The trained encoder (eval mode).
     """
     cfg = cfg or EncoderTrainConfig()
-    info = distributed.setup("cpu" if G.w_avg.device.type == "cpu" else "auto")
+    info = init_distributed("cpu" if G.w_avg.device.type == "cpu" else "auto")
     outdir = Path(outdir)
     try:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         encoder = encoder_for(G, channels=cfg.channels).train()
-        model = encoder
-        if info.world_size > 1:
-            model = torch.nn.parallel.DistributedDataParallel(encoder)
+        model = wrap_ddp(encoder, info)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         loss_fn: ReconstructionLoss = make_loss(cfg.loss, D=D)
         _, w_std = w_stats(G)
@@ -118,7 +97,8 @@ def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTra
         if info.is_main:
             outdir.mkdir(parents=True, exist_ok=True)
         log = open(outdir / "log.jsonl", "a") if info.is_main else None
-        meta = {"network": network, "generator": fingerprint(G), "train": asdict(cfg), "world_size": info.world_size, "loss_name": loss_fn.name}
+        made_for = fingerprint(G)
+        meta = {"network": network, "train": asdict(cfg), "world_size": info.world_size, "loss_name": loss_fn.name}
         t0 = time.perf_counter()
         bar = tqdm(range(cfg.steps), desc="train encoder", unit="step", disable=not (progress and info.is_main))
         with frozen(G, loss_fn):
@@ -149,13 +129,14 @@ def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTra
                     log.flush()
                     bar.set_postfix(lat=f"{lat.item():.3f}", psnr=f"{rec_psnr:.1f}", k=int(encoder.active_layers))
                 if info.is_main and cfg.snap_every and (step + 1) % cfg.snap_every == 0 and step + 1 < cfg.steps:
-                    _save_atomic(encoder, outdir, {**meta, "step": step + 1})
+                    save_encoder(encoder, outdir, {**meta, "step": step + 1}, generator=made_for)
         encoder.eval()
         if info.is_main:
             val = evaluate(G, encoder, cfg.val_samples)
             log.write(json.dumps({"final": val, "time": time.perf_counter() - t0}) + "\n")
             log.close()
-            _save_atomic(encoder, outdir, {**meta, "step": cfg.steps, "validation": val}, half=cfg.half)
+            save_encoder(encoder, outdir, {**meta, "step": cfg.steps, "validation": val}, half=cfg.half,
+                         generator=made_for)
         return encoder.requires_grad_(False)
     finally:
-        distributed.teardown(info)
+        close_distributed(info)

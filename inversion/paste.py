@@ -208,7 +208,7 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 def _generated_to_uint8(generated: Any) -> np.ndarray:
     if type(generated).__module__.startswith("torch"):
-        import torch  # only when handed a tensor: alignment itself never needs torch
+        from sgtcore.images import to_uint8  # imports torch: only when handed a tensor
 
         tensor = generated.detach().to("cpu").float()
         if tensor.ndim == 4:
@@ -217,8 +217,7 @@ def _generated_to_uint8(generated: Any) -> np.ndarray:
             tensor = tensor[0]
         if tensor.ndim != 3 or tensor.shape[0] != 3:
             raise ValueError(f"generated tensor must be [1, 3, H, W] or [3, H, W] in [-1, 1], got {tuple(generated.shape)}")
-        array = ((tensor.permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return array.numpy()
+        return to_uint8(tensor[None])[0]
     return to_rgb_uint8(generated, "generated image")
 
 

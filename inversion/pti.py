@@ -4,31 +4,34 @@ synthesis network around that pivot so that G(pivot) reproduces the image faithf
 PTI tunes every synthesis weight and so stores a whole generator per image. Here the change is
 low-rank (LoRA-style, Hu et al. 2021): each conv / ToRGB weight `[O, I, k, k]` gets `A @ B` with
 `A [O, r]`, `B [r, I*k*k]`, and each bias a full (tiny) delta. Only these factors are saved
-(`safetensors`), with a fingerprint of the base G so a delta is never applied to the wrong model.
+in the toolkit's model format (`sgtcore.modelio`, kind `pti_delta`), with the fingerprint of the
+base G (`stylegan.fingerprint`) so a delta is never applied to the wrong model.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
+from sgtcore import modelio
+from sgtcore.errors import ArchitectureMismatchError, CorruptCheckpointError, UnknownFormatError
+from stylegan import fingerprint
 from stylegan.utils import assert_shape
 
 from .losses import ReconstructionLoss, make_loss, psnr
-from .project import TargetLike, check_finite, frozen, prepare_target
+from .projection import TargetLike, check_finite, frozen, prepare_target
 
-FORMAT = "sgt-pti-delta"
-FORMAT_VERSION = 1
+LEGACY_FORMAT = "sgt-pti-delta"  # the first layout: one safetensors file, settings in its header
+LEGACY_VERSION = 1
 
 
-class DeltaMismatchError(ValueError):
-    """A PTI delta was made for a different base generator."""
+class DeltaMismatchError(ArchitectureMismatchError, ValueError):
+    """A PTI delta was made for a different base generator (a ValueError too, as it was first)."""
 
 
 def tunable_weights(G: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -40,16 +43,6 @@ def tunable_biases(G: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Biases of the same layers `{name: [O]}`."""
     return {n[:-len("weight")] + "bias": dict(G.synthesis.named_parameters())[n[:-len("weight")] + "bias"]
             for n in tunable_weights(G)}
-
-
-def fingerprint(G: torch.nn.Module) -> str:
-    """Short hash of the tuned base tensors (their first 256 values each) and of G's config."""
-    h = hashlib.sha256()
-    h.update(json.dumps(getattr(G, "config").to_dict() if hasattr(G, "config") else {}, sort_keys=True).encode())
-    for name, p in sorted(tunable_weights(G).items()):
-        h.update(name.encode())
-        h.update(p.detach().flatten()[:256].cpu().float().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -81,39 +74,57 @@ class PTIDelta:
         out.update({n: params[n] + d for n, d in self.biases.items()})
         return out
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the factors, biases, pivot and noise as one safetensors file."""
-        from safetensors.torch import save_file
-
-        tensors = {"pivot": self.pivot.contiguous()}
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the factors, biases, pivot and noise as a model folder at `path`, atomically."""
+        tensors = {"pivot": self.pivot}
         for n, (a, b) in self.factors.items():
-            tensors[f"A/{n}"], tensors[f"B/{n}"] = a.contiguous(), b.contiguous()
-        tensors.update({f"bias/{n}": d.contiguous() for n, d in self.biases.items()})
-        tensors.update({f"noise/{n}": v.contiguous() for n, v in self.noise.items()})
-        meta = {"format": FORMAT, "version": str(FORMAT_VERSION), "base": self.base,
-                "loss_name": str(self.history.get("loss_name", ""))}
-        save_file({k: v.detach().cpu().float() for k, v in tensors.items()}, str(path), metadata=meta)
+            tensors[f"A/{n}"], tensors[f"B/{n}"] = a, b
+        tensors.update({f"bias/{n}": d for n, d in self.biases.items()})
+        tensors.update({f"noise/{n}": v for n, v in self.noise.items()})
+        config = {"loss_name": str(self.history.get("loss_name", ""))}
+        return modelio.save(modelio.Bundle("PTIDelta", "pti_delta", tensors, config), path, generator=self.base)
 
 
-def load_delta(path: str | os.PathLike) -> PTIDelta:
-    """Read a delta written by `PTIDelta.save`.
-
-    Raises:
-        ValueError: not a PTI delta file (or a newer format version).
-    """
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a PTI delta (format {meta.get('format')!r}); write one with `sgt project --pti-steps`")
-        if int(meta.get("version", 0)) > FORMAT_VERSION:
-            raise ValueError(f"{path}: delta format version {meta['version']} is newer than this code ({FORMAT_VERSION}); upgrade")
-        t = {k: f.get_tensor(k) for k in f.keys()}
+def _from_tensors(t: dict[str, torch.Tensor], base: str, loss_name: str) -> PTIDelta:
     factors = {k[2:]: (t[k], t["B/" + k[2:]]) for k in t if k.startswith("A/")}
     biases = {k[5:]: v for k, v in t.items() if k.startswith("bias/")}
     noise = {k[6:]: v for k, v in t.items() if k.startswith("noise/")}
-    return PTIDelta(factors, biases, t["pivot"], noise, meta["base"], {"loss_name": meta.get("loss_name", "")})
+    return PTIDelta(factors, biases, t["pivot"], noise, base, {"loss_name": loss_name})
+
+
+def _load_legacy(path: Path) -> PTIDelta:
+    """The first layout: one safetensors file whose header holds format, version, base and loss_name."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != LEGACY_FORMAT:
+                raise UnknownFormatError(f"{path}: not a PTI delta (format {meta.get('format')!r}); write one with "
+                                         "`sgt project --pti-steps`")
+            if int(meta.get("version", 0)) > LEGACY_VERSION:
+                raise UnknownFormatError(f"{path}: delta format version {meta['version']} is newer than this code "
+                                         f"({LEGACY_VERSION}); upgrade")
+            t = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, SafetensorError) as exc:
+        raise CorruptCheckpointError(f"{path}: cannot read a PTI delta ({str(exc)[:200]})") from exc
+    return _from_tensors(t, meta["base"], meta.get("loss_name", ""))
+
+
+def load_delta(path: str | os.PathLike) -> PTIDelta:
+    """Read a delta written by `PTIDelta.save` (a model folder) or by its first version (one file).
+
+    Raises:
+        FileNotFoundError. UnknownFormatError: not a PTI delta (or a newer version).
+        ArchitectureMismatchError: a model folder holding something else. CorruptCheckpointError.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _load_legacy(path)
+    bundle = modelio.load(path, expect="PTIDelta")
+    if bundle.generator is None:
+        raise CorruptCheckpointError(f"{path}: a PTI delta without the fingerprint of its base generator")
+    return _from_tensors(bundle.tensors, bundle.generator, bundle.config.get("loss_name", ""))
 
 
 def apply_delta(G: torch.nn.Module, delta: PTIDelta | str | os.PathLike) -> torch.nn.Module:
@@ -185,7 +196,8 @@ def pivotal_tuning(
     opt = torch.optim.Adam([t for ab in factors.values() for t in ab] + list(biases.values()), lr=lr)
     with frozen(G, loss_fn):
         for _ in tqdm(range(steps), desc="pivotal tuning", unit="step", disable=not progress, leave=False):
-            img = functional_call(G.synthesis, {**delta.overrides(G), **noise}, (pivot,), {"noise_mode": "const"})
+            # functional_call only for the tuned weights; the fixed noise maps go in through `noise=`.
+            img = functional_call(G.synthesis, delta.overrides(G), (pivot,), {"noise_mode": "const", "noise": noise})
             value = loss_fn(img, target_t).sum()
             opt.zero_grad(set_to_none=True)
             value.backward()
@@ -193,7 +205,7 @@ def pivotal_tuning(
             delta.history["loss"].append(value.item())
             delta.history["psnr"].append(float(psnr(img.detach(), target_t)))
         with torch.no_grad():
-            delta.image = functional_call(G.synthesis, {**delta.overrides(G), **noise}, (pivot,), {"noise_mode": "const"})
+            delta.image = functional_call(G.synthesis, delta.overrides(G), (pivot,), {"noise_mode": "const", "noise": noise})
     delta.factors = {n: (a.detach(), b.detach()) for n, (a, b) in factors.items()}
     delta.biases = {n: d.detach() for n, d in biases.items()}
     return delta

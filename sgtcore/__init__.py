@@ -1,5 +1,5 @@
 """The toolkit's foundation, shared by every package and importing none of them: atomic writes,
-checkpoint errors and image conversions (and, built on them, the one model format and the registry
+checkpoint errors, image conversions, FFHQ face framing (`sgtcore.ffhq`) (and, built on them, the one model format and the registry
 of shipped artefacts). `synthetic`, `stylegan`, `inversion`, `edits` and `demos` may all import it."""
 from .atomic import atomic_dir, atomic_file
 from .errors import (ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError,

@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from stylegan.cli_network import load_network
 from stylegan.utils import parse_range
 
 _CTX = {"show_default": True}
@@ -25,7 +25,10 @@ def _fail(exc: Exception) -> None:
 @click.option("--trunc-cutoff", "truncation_cutoff", type=int, default=None, help="Truncate only the first N ws.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const")
 @click.option("--outdir", type=click.Path(file_okay=False), required=True, help="Where to write PNGs.")
-@click.option("--save-ws", is_flag=True, help="Also write seed####.npz with key 'w' [1, num_ws, w_dim].")
+@click.option("--save-ws", is_flag=True,
+              help="Also write seed####.npz beside each PNG: key 'w' [1, num_ws, w_dim] as NVlabs' projected_w.npz "
+                   "(read by stylegan.load_ws and NVlabs' --projected-w), plus the drawn noise maps with "
+                   "--noise-mode random, so that G.synthesis(w, noise=..., noise_mode=...) re-renders the PNG.")
 @click.option("--device", default="cpu", help="torch device.")
 def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outdir, save_ws, device):
     """Generate images from seeds (same z per seed as the official NVlabs scripts)."""
@@ -33,23 +36,30 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
 
     import stylegan
     from stylegan.images import to_uint8
+    from stylegan.latents import save_ws as write_ws
 
     try:
         seed_list = parse_range(seeds)
-        G = stylegan.load(network, device=device)
-    except (ValueError, FileNotFoundError, stylegan.CheckpointError) as exc:
+    except ValueError as exc:
         _fail(exc)
+    G = load_network(network, device=device)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for seed in tqdm(seed_list, desc="generate", unit="img", file=sys.stderr):
         z = stylegan.seed_to_z(seed, G.z_dim, device)
+        noise = None
+        if save_ws and noise_mode == "random":
+            # Draw the random maps here (as the layers would) so that the latent file can reproduce the image.
+            noise = {name: torch.randn(shape, device=device) for name, shape in G.synthesis.noise_shapes().items()}
         with torch.no_grad():
             ws = G.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-            img = G.synthesis(ws, noise_mode=noise_mode)
+            img = G.synthesis(ws, noise_mode=noise_mode, noise=noise)
         arr = to_uint8(img)[0]
         Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(out / f"seed{seed:04d}.png")
         if save_ws:
-            np.savez(out / f"seed{seed:04d}.npz", w=ws.cpu().numpy())
+            write_ws(out / f"seed{seed:04d}.npz", ws, noise=noise,
+                     metadata={"seed": seed, "network": str(network), "truncation_psi": truncation_psi,
+                               "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode})
     click.echo(f"wrote {len(seed_list)} image(s) to {out}")
 
 
@@ -63,14 +73,19 @@ def convert(src, dst, fmt, with_d):
     """Convert a checkpoint SRC (any supported format) to DST."""
     import stylegan
 
+    if with_d and fmt != "ours":
+        raise click.ClickException("--with-d needs --to ours (the rosinality writer stores the generator only)")
+    G = load_network(src, option="SRC")
+    D = load_network(src, "discriminator", option="SRC") if with_d else None
     try:
-        G = stylegan.load(src)
         if fmt == "ours":
-            stylegan.save_pretrained(G, dst)
-            if with_d:
-                stylegan.save_pretrained(stylegan.load_discriminator(src), Path(dst) / "discriminator")
+            # a w_avg estimated on load (rosinality training snapshots) is stored, and said so
+            note = getattr(G, "w_avg_source", None)
+            stylegan.save_pretrained(G, dst, metadata={"w_avg_source": note} if note else None)
+            if D is not None:
+                stylegan.save_pretrained(D, Path(dst) / "discriminator")
         else:
             stylegan.save_rosinality(G, dst)
-    except (FileNotFoundError, stylegan.CheckpointError, NotImplementedError) as exc:
+    except OSError as exc:
         _fail(exc)
     click.echo(f"wrote {dst} ({fmt})")

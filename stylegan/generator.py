@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from stylegan.ops import setup_filter, upsample2d
 from stylegan.utils import assert_shape
 
 NOISE_MODES = ("const", "random", "none")
+NOISE_SUFFIX = ".noise_const"  # noise maps are named like the buffers they replace: 'b8.conv0.noise_const'
 CHANNELS_LAST_MIN_RES = 32  # CPU blocks from this resolution up compute channels-last
 
 
@@ -105,10 +107,12 @@ class SynthesisBlock(torch.nn.Module):
         return (["conv1"] if self.in_channels == 0 else ["conv0", "conv1"]) + ["torgb"]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: dict[str, torch.Tensor],
-                noise_mode: str, force_fp32: bool, path: str,
-                consume_input: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str, force_fp32: bool, path: str, consume_input: bool = False,
+                noise: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """`x [N, C_in, r/2, r/2]` (None for the first block) and `img` -> `(x [N, C, r, r], img)`.
-        `consume_input`: x is not needed afterwards, so inference may overwrite it."""
+        `consume_input`: x is not needed afterwards, so inference may overwrite it.
+        `noise`: `{'conv0' | 'conv1': map}` overriding those layers' noise (see `SynthesisLayer`)."""
+        noise = noise or {}
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and styles["conv1"].device.type == "cuda" \
             else self.conv1.weight.dtype  # fp32 (fp64 after .double(): float64 reference checks)
         if self.in_channels == 0:
@@ -126,9 +130,10 @@ class SynthesisBlock(torch.nn.Module):
         if self.in_channels != 0:
             x_in = x.to(dtype)
             x = self.conv0(x_in, styles["conv0"], noise_mode=noise_mode, path=path,
-                           overwrite_input=consume_input or x_in.data_ptr() != x.data_ptr())
+                           overwrite_input=consume_input or x_in.data_ptr() != x.data_ptr(), noise=noise.get("conv0"))
         # conv1's input is always this block's own intermediate tensor.
-        x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path, overwrite_input=True)
+        x = self.conv1(x, styles["conv1"], noise_mode=noise_mode, path=path, overwrite_input=True,
+                       noise=noise.get("conv1"))
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         y = self.torgb(x, styles["torgb"], path=path)
@@ -162,6 +167,74 @@ class SynthesisNetwork(torch.nn.Module):
             w_idx += block.num_conv
         return out
 
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        """`{'b4.conv1.noise_const': (4, 4), 'b8.conv0.noise_const': (8, 8), ...}`: every noise map's name
+        (the buffer's, relative to `G.synthesis`, as the projector saves them) and shape, in forward order."""
+        return {name + NOISE_SUFFIX: (m.resolution, m.resolution) for name, m in self.named_modules()
+                if isinstance(m, SynthesisLayer) and m.use_noise}
+
+    def check_noise(self, noise: Mapping[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
+        """Validate per-layer noise maps for a batch of `batch` images.
+
+        Args:
+            noise: `{name: map}`; names as in `noise_shapes` (the '.noise_const' suffix may be left
+                out); a map is `[r, r]` (shared by the batch), `[N, r, r]` or `[N, 1, r, r]` (per image,
+                N = `batch` or 1).
+
+        Returns:
+            `{full name: [r, r] or [N, 1, r, r]}` (the caller's tensors, reshaped at most).
+
+        Raises:
+            ValueError: an unknown or repeated layer name, a wrong shape or a non-float map; the
+                message names the layer and the expected shape.
+        """
+        if not noise:
+            return {}
+        shapes = self.noise_shapes()
+        out: dict[str, torch.Tensor] = {}
+        for key, value in noise.items():
+            name = key if key.endswith(NOISE_SUFFIX) else key + NOISE_SUFFIX
+            if name not in shapes:
+                raise ValueError(f"noise: this generator has no noise layer {key!r}; its layers are "
+                                 f"{', '.join(shapes)} (the '{NOISE_SUFFIX}' suffix is optional)")
+            if name in out:
+                raise ValueError(f"noise: layer {name!r} is given twice (with and without '{NOISE_SUFFIX}')")
+            r = shapes[name][0]
+            v = torch.as_tensor(value)
+            per_image = v.ndim in (3, 4) and v.shape[0] in (1, batch) and tuple(v.shape[-2:]) == (r, r) \
+                and (v.ndim == 3 or v.shape[1] == 1)
+            if not (per_image or tuple(v.shape) == (r, r)) or not v.is_floating_point():
+                raise ValueError(f"noise[{key!r}] must be a float map of shape [{r}, {r}] (shared), or [N, {r}, {r}] "
+                                 f"or [N, 1, {r}, {r}] with N = {batch} (per image); got {list(v.shape)} {v.dtype}")
+            out[name] = v.unsqueeze(1) if v.ndim == 3 else v
+        return out
+
+    def check_blend(self, blend: Mapping[int, Sequence[torch.Tensor | None]], batch: int
+                    ) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """Validate `blend` for `forward`: `{res: (features, mask)}` or `{res: (features, mask, img)}`.
+
+        Shapes (N = `batch` or 1, broadcast over the batch): features `[N, C_res, res, res]`, mask
+        `[N, 1, res, res]`, img `[N, img_channels, res, res]`.
+
+        Raises:
+            ValueError: a resolution without a block, a malformed entry or a wrong shape (the message
+                gives the expected one).
+        """
+        out = {}
+        for res, entry in blend.items():
+            if res not in self.block_resolutions:
+                raise ValueError(f"blend: no block at resolution {res!r}; blocks are {self.block_resolutions}")
+            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+                raise ValueError(f"blend[{res}] must be (features, mask) or (features, mask, img)")
+            features, mask, img = (*entry, None)[:3]
+            channels = getattr(self, f"b{res}").conv1.out_channels
+            _check_batched(features, [channels, res, res], batch, f"blend[{res}] features")
+            _check_batched(mask, [1, res, res], batch, f"blend[{res}] mask")
+            if img is not None:
+                _check_batched(img, [self.img_channels, res, res], batch, f"blend[{res}] img")
+            out[res] = (features, mask, img)
+        return out
+
     def ws_to_styles(self, ws: torch.Tensor) -> dict[str, torch.Tensor]:
         """S space: every layer's affine output, `{'b4.conv1': [N, C_in], ...}`."""
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
@@ -173,19 +246,35 @@ class SynthesisNetwork(torch.nn.Module):
         return styles
 
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const", return_features: bool = False,
-                styles: dict[str, torch.Tensor] | None = None, force_fp32: bool = False, path: str = "auto"):
+                styles: dict[str, torch.Tensor] | None = None, force_fp32: bool = False, path: str = "auto",
+                noise: Mapping[str, torch.Tensor] | None = None,
+                blend: Mapping[int, Sequence[torch.Tensor | None]] | None = None):
         """Render images from `ws` (or from precomputed S-space `styles`).
 
         Args:
             ws: `[N, num_ws, w_dim]`.
             noise_mode: 'const' (stored noise), 'random' or 'none'.
-            return_features: also return `{resolution: [N, C_r, r, r]}`, each block's features.
+            return_features: also return `{resolution: [N, C_r, r, r]}`, each block's features
+                (after blending, where `blend` asks for it).
             styles: S-space dict from `ws_to_styles` (possibly edited); replaces `ws`.
             force_fp32: ignore fp16 resolutions (always the case on CPU).
             path: modulated-conv path 'auto' | 'grouped' | 'scaled'.
+            noise: per-layer noise maps `{'b8.conv0.noise_const': [r, r] | [N, r, r] | [N, 1, r, r], ...}`
+                (names from `noise_shapes`, suffix optional); they replace those layers' noise whatever
+                `noise_mode` says (other layers follow it), are scaled by each layer's `noise_strength`
+                and are differentiable (projection optimises them).
+            blend: `{res: (features, mask)}` or `{res: (features, mask, img)}`: after block `res`,
+                `x = mask * features + (1 - mask) * x` (and the same for its skip image when `img` is
+                given), and the next blocks continue from there; differentiable in all three. features
+                `[N, C_res, res, res]`, mask `[N | 1, 1, res, res]` in [0, 1], img `[N, img_channels, res, res]`.
+                Blending encoder features into the generator's per resolution under a soft mask is
+                how feature-space swapping works (FSLSD; Xu et al. 2022).
 
         Returns:
             img `[N, img_channels, R, R]` in about [-1, 1], or `(img, features)`.
+
+        Raises:
+            ValueError: a bad `noise_mode`, shape, noise layer name or blend resolution.
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -193,16 +282,44 @@ class SynthesisNetwork(torch.nn.Module):
             if ws is None:
                 raise ValueError("pass ws [N, num_ws, w_dim] or styles")
             styles = self.ws_to_styles(ws)
+        batch = next(iter(styles.values())).shape[0]
+        block_noise: dict[str, dict[str, torch.Tensor]] = {}
+        for name, v in self.check_noise(noise or {}, batch).items():
+            block, layer = name.split(".")[:2]
+            block_noise.setdefault(block, {})[layer] = v
+        blend = self.check_blend(blend or {}, batch)
         x = img = None
         features: dict[int, torch.Tensor] = {}
         for res in self.block_resolutions:
             block_styles = {k.split(".")[1]: v for k, v in styles.items() if k.startswith(f"b{res}.")}
-            # Without return_features, each block's output is only read by the next block.
+            # Without return_features, each block's output is only read by the next block (or by the
+            # blend below, which makes a new tensor, so the caller's blend tensors are never overwritten).
             x, img = getattr(self, f"b{res}")(x, img, block_styles, noise_mode, force_fp32, path,
-                                              consume_input=not return_features)
+                                              consume_input=not return_features, noise=block_noise.get(f"b{res}"))
+            if res in blend:
+                x, img = _blend(x, img, *blend[res])
             if return_features:
                 features[res] = x
         return (img, features) if return_features else img
+
+
+def _check_batched(t: torch.Tensor, shape: list[int], batch: int, name: str) -> None:
+    """Raise ValueError unless `t` is a float tensor `[batch or 1, *shape]`."""
+    if not (isinstance(t, torch.Tensor) and t.is_floating_point() and t.ndim == len(shape) + 1
+            and t.shape[0] in (1, batch) and list(t.shape[1:]) == shape):
+        got = f"{list(t.shape)} {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{name} must be a float tensor of shape [{batch} (or 1), {', '.join(map(str, shape))}], "
+                         f"got {got}")
+
+
+def _blend(x: torch.Tensor, img: torch.Tensor, features: torch.Tensor, mask: torch.Tensor,
+           img_b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mask * features + (1 - mask) * x` (and the same for the skip image) as one `lerp` each, which
+    returns x exactly where mask is 0 and features exactly where it is 1; the result is a new tensor."""
+    x = torch.lerp(x, features.to(x.device, x.dtype), mask.to(x.device, x.dtype))
+    if img_b is not None:
+        img = torch.lerp(img, img_b.to(img.device, img.dtype), mask.to(img.device, img.dtype))
+    return x, img
 
 
 class Generator(torch.nn.Module):
@@ -224,6 +341,12 @@ class Generator(torch.nn.Module):
     def w_avg(self) -> torch.Tensor:
         """Average w `[w_dim]` (the truncation centre)."""
         return self.mapping.w_avg
+
+    def fingerprint(self) -> str:
+        """`stylegan.fingerprint(self)`: what encoders, PTI deltas and edits made for G record."""
+        from stylegan.fingerprints import fingerprint
+
+        return fingerprint(self)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", update_emas: bool = False,

@@ -60,12 +60,17 @@ class SynthesisLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, noise_mode: str = "const", gain: float = 1.0,
-                path: str = "auto", overwrite_input: bool = False) -> torch.Tensor:
+                path: str = "auto", overwrite_input: bool = False, noise: torch.Tensor | None = None) -> torch.Tensor:
         """`x [N, I, r/up, r/up]`, `styles [N, I]` (= `affine(w)`) -> `[N, O, r, r]`.
 
+        `noise`: a map `[r, r]` or `[N | 1, 1, r, r]` used instead of the one `noise_mode` picks (still
+        scaled by `noise_strength`; never written to, so it may require grad).
         `overwrite_input=True` lets the scaled path reuse `x`'s memory when autograd is off."""
-        noise = None
-        if self.use_noise and noise_mode == "random":
+        if noise is not None:
+            if not self.use_noise:
+                raise ValueError("this layer was built with use_noise=False; it takes no noise map")
+            noise = noise.to(x.device) * self.noise_strength
+        elif self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength

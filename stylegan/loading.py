@@ -7,38 +7,34 @@ from pathlib import Path
 
 import torch
 
+from sgtcore import registry
 from stylegan.discriminator import Discriminator
 from stylegan.formats import nvlabs, rosinality, tf_legacy
 from stylegan.formats.errors import (
-    ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
+    ArchitectureMismatchError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
 )
 from stylegan.formats.infer import build_discriminator, build_generator
 from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained, read_config
 from stylegan.formats.safe_pickle import PersistentStub, TFNetworkStub, safe_load_pickle
 from stylegan.generator import Generator
 
-# Registered names -> model directories shipped inside the package.
-_REGISTRY: dict[str, Path] = {}
+# The shipped generators (found by `sgtcore.registry`, which scans this folder).
 _PKG_WEIGHTS = Path(__file__).parent / "weights"
 
 
 def register(name: str, directory: str | Path) -> None:
-    """Make `stylegan.load(name)` load the model directory `directory`."""
-    _REGISTRY[name] = Path(directory)
+    """Make `stylegan.load(name)` load `directory` (any source `load` reads), via `sgtcore.registry`."""
+    registry.register("generator", name, directory)
 
 
 def registered_names() -> list[str]:
-    names = set(_REGISTRY)
-    if _PKG_WEIGHTS.is_dir():
-        names |= {p.name for p in _PKG_WEIGHTS.iterdir() if (p / "config.json").is_file()}
-    return sorted(names)
+    """Names `stylegan.load` knows: the shipped generators and the registered ones."""
+    return registry.names("generator")
 
 
 def _resolve(source: str | Path) -> Path:
-    if isinstance(source, str) and source in _REGISTRY:
-        return _REGISTRY[source]
-    if isinstance(source, str) and (_PKG_WEIGHTS / source / "config.json").is_file():
-        return _PKG_WEIGHTS / source
+    if isinstance(source, str) and source in registry.names("generator"):
+        return registry.find("generator", source)
     path = Path(source)
     if not path.exists():
         hint = f"; registered names: {', '.join(registered_names()) or 'none'}"
@@ -93,16 +89,19 @@ def _read_pickle(path: Path):
         raise CorruptCheckpointError(f"{path}: damaged tensor data ({str(exc)[:200]})") from exc
 
 
-def _from_rosinality(obj: dict, path: Path, which: str):
+def _from_rosinality(obj: dict, path: Path, which: str, device: str | torch.device):
     key = "g_ema" if which == "G" else "d"
     if key not in obj:
         raise ArchitectureMismatchError(f"{path}: rosinality checkpoint without '{key}' (keys: {sorted(obj)})")
     if which == "G":
         sd = rosinality.generator_from_rosinality(obj["g_ema"], obj.get("latent_avg"), str(path))
-        if "mapping.w_avg" not in sd:
-            raise ArchitectureMismatchError(f"{path}: rosinality checkpoint without latent_avg (needed as w_avg)")
-        return build_generator(sd, str(path))
-    return build_discriminator(rosinality.discriminator_from_rosinality(obj["d"], str(path)), str(path))
+        if "mapping.w_avg" in sd or "mapping.fc0.bias" not in sd:
+            return build_generator(sd, str(path)).to(device)
+        # a training snapshot ({g, d, g_ema, g_optim, d_optim, args, ada_aug_p}) keeps no latent_avg;
+        # estimated on `device` (a GPU does it in a fraction of a second)
+        sd["mapping.w_avg"] = torch.zeros_like(sd["mapping.fc0.bias"])
+        return rosinality.fill_w_avg(build_generator(sd, str(path)).to(device), str(path))
+    return build_discriminator(rosinality.discriminator_from_rosinality(obj["d"], str(path)), str(path)).to(device)
 
 
 def _load(source: str | Path, which: str, device: str | torch.device):
@@ -121,10 +120,10 @@ def _load(source: str | Path, which: str, device: str | torch.device):
         obj = _read_torch_file(path)
         if not isinstance(obj, dict) or ("g_ema" not in obj and "d" not in obj):
             raise UnknownFormatError(f"{path}: a torch file, but not a rosinality checkpoint ({{g_ema, latent_avg}})")
-        return _from_rosinality(obj, path, which).to(device)
+        return _from_rosinality(obj, path, which, device)
     obj = _read_pickle(path)
     if isinstance(obj, dict) and ("g_ema" in obj or "d" in obj) and not isinstance(obj.get("G_ema"), PersistentStub):
-        return _from_rosinality(obj, path, which).to(device)  # legacy (non-zip) torch.save of a rosinality file
+        return _from_rosinality(obj, path, which, device)  # legacy (non-zip) torch.save of a rosinality file
     net = nvlabs.pick_network(obj, str(path), which)
     if isinstance(net, TFNetworkStub):
         if which != "G":
@@ -158,4 +157,4 @@ def load_discriminator(source: str | Path, device: str | torch.device = "cpu") -
     return _load(source, "D", device)
 
 
-__all__ = ["load", "load_discriminator", "register", "registered_names", "CheckpointError", "read_config"]
+__all__ = ["load", "load_discriminator", "register", "registered_names"]

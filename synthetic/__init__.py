@@ -3,9 +3,14 @@ one-attribute pairs, swap ground truth and an attribute oracle.
 
 Nothing here imports OpenGL or torch until it is used.
 """
+from sgtcore import modelio
+
 from .pairs import PAIR_ATTRIBUTES, make_pair, swap_truth
 from .params import Expression, HeadParams, Identity, Lighting, Pose, param_ranges, sample_params, validate
 from .renderer import Render, RendererUnavailable, project_landmarks, render
+
+# The oracle in the toolkit's one model format; its class (and torch) is imported on first load.
+modelio.register_class("Oracle", "oracle", "synthetic.oracle:Oracle")
 
 __all__ = [
     "Expression",

@@ -18,13 +18,20 @@ from PIL import Image
 
 from .pairs import pair_params
 from .params import HeadParams, sample_params
+from .render_worker import IN_PROCESS_ENV
 from .renderer import render
 
 
-def _init_worker() -> None:
+def _one_gl_thread() -> None:
     # one llvmpipe thread per worker: the workers already fill the cores
     os.environ.setdefault("LP_NUM_THREADS", "1")
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+def _init_worker() -> None:
+    """Set-up of a pool process. It only renders, so OpenGL may load into it (see :mod:`.render_worker`)."""
+    _one_gl_thread()
+    os.environ[IN_PROCESS_ENV] = "1"
 
 
 def params_for(index: int, seed: int, pairs: str | None = None, strength: float = 1.0) -> list[HeadParams]:
@@ -60,8 +67,8 @@ def _job(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run_jobs(jobs: list[dict[str, Any]], workers: int = 2) -> Iterator[list[dict[str, Any]]]:
     """Run ``jobs`` (see :func:`_job`), yielding each job's records in order."""
-    if workers <= 1:
-        _init_worker()
+    if workers <= 1:  # the caller's process: render() goes through the render worker
+        _one_gl_thread()
         for j in jobs:
             yield _job(j)
         return
@@ -73,8 +80,8 @@ def run_jobs(jobs: list[dict[str, Any]], workers: int = 2) -> Iterator[list[dict
 def render_many(params: Iterable[HeadParams], size: int = 256, workers: int = 2) -> Iterator[Any]:
     """Render a sequence of parameter sets with ``workers`` processes, yielding ``Render``s in order."""
     plist = list(params)
-    if workers <= 1:
-        _init_worker()
+    if workers <= 1:  # the caller's process: render() goes through the render worker
+        _one_gl_thread()
         yield from (render(p, size) for p in plist)
         return
     ctx = mp.get_context("spawn")

@@ -17,6 +17,7 @@ coordinates.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sgtcore import modelio, registry
+from sgtcore.errors import CorruptCheckpointError, UnknownFormatError
+
 from .params import Expression, fields_of
 
 INPUT_SIZE = 96
 CROP = 0.75  # central share of each side of the aligned frame the network sees
-WEIGHTS = Path(__file__).parent / "weights" / "oracle.safetensors"
-CONFIG = WEIGHTS.with_suffix(".json")
-FORMAT_VERSION = 2
+WEIGHTS = Path(__file__).parent / "weights" / "oracle"  # where `oracle_train` writes by default
+LEGACY_VERSION = 2  # of the first layout (`oracle.safetensors` + `oracle.json`, the shipped weights)
 
 POSE = ("yaw", "pitch", "roll")
 POSE_SCALE = (70.0, 35.0, 25.0)  # degrees; outputs are trained in units of these
@@ -170,42 +173,57 @@ class Oracle(nn.Module):
         """
         return 1 - (self.predict(a)["identity"] * self.predict(b)["identity"]).sum(1)
 
-    def save_pretrained(self, path: str | Path = WEIGHTS, extra: dict[str, Any] | None = None) -> None:
-        """Write ``<path>.safetensors`` and the config json next to it."""
-        from safetensors.torch import save_file
+    def save_pretrained(self, directory: str | os.PathLike = WEIGHTS, extra: dict[str, Any] | None = None,
+                        half: bool = True) -> Path:
+        """Write the oracle as a model folder (`sgtcore.modelio`), atomically; `extra` goes into its metadata.
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # fp16 storage keeps the shipped file small; loading casts back to fp32
-        state = {
-            k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous().cpu()
-            for k, v in self.state_dict().items()
-        }
-        save_file(state, str(path))
-        cfg = {"class": "Oracle", "format_version": FORMAT_VERSION, **self.config}
-        cfg.update(extra or {})
-        path.with_suffix(".json").write_text(json.dumps(cfg, indent=1))
+        fp16 storage (the default) keeps the shipped file small; loading casts back to fp32.
+        """
+        return modelio.save(self, directory, metadata=extra, half=half)
 
 
-def load(path: str | Path = WEIGHTS, device: str | torch.device = "cpu") -> Oracle:
-    """Load the oracle (the shipped weights by default), in eval mode.
-
-    Raises:
-        FileNotFoundError: with the command that trains the weights.
-        ValueError: for weights of another format version.
-    """
+def _load_legacy(path: Path) -> Oracle:
+    """The first layout: ``oracle.safetensors`` + ``oracle.json`` (``class``, ``format_version`` 2, init args)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no oracle weights at {path}; train them with `python -m synthetic.oracle_train`")
-    cfg = json.loads(path.with_suffix(".json").read_text())
-    if cfg.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: oracle format {cfg.get('format_version')} is not {FORMAT_VERSION}; "
+    try:
+        cfg = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorruptCheckpointError(f"{path.with_suffix('.json')}: unreadable oracle config ({exc})") from exc
+    if cfg.get("class") != "Oracle" or cfg.get("format_version") != LEGACY_VERSION:
+        raise UnknownFormatError(
+            f"{path}: oracle format {cfg.get('format_version')} is not {LEGACY_VERSION}; "
             "retrain with `python -m synthetic.oracle_train` or check out matching weights"
         )
     net = Oracle(**{k: cfg[k] for k in ("width", "embed_dim", "n_identity", "input_size", "crop")})
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    net.load_state_dict(state)
-    return net.to(device).eval()
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise CorruptCheckpointError(f"{path}: cannot read oracle weights ({str(exc)[:200]})") from exc
+    net.load_state_dict(state)  # float16 storage is cast back on copy
+    return net
+
+
+def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Oracle:
+    """Load the oracle (the registered one, i.e. the shipped weights, by default), in eval mode with its
+    weights frozen (gradients still flow to the input images).
+
+    Args:
+        path: a model folder, or a ``.safetensors`` file of the first layout (with its ``.json`` beside).
+
+    Raises:
+        FileNotFoundError: with the command that trains the weights.
+        UnknownFormatError, CorruptCheckpointError, ArchitectureMismatchError: see ``sgtcore.modelio.load``.
+    """
+    hint = "train them with `python -m synthetic.oracle_train`"
+    if path is None:
+        try:
+            path = registry.find("oracle", "oracle")
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{exc}; {hint}") from None
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no oracle weights at {path}; {hint}")
+    net = _load_legacy(path) if path.is_file() else modelio.load(path, expect="Oracle")
+    return net.to(device).eval().requires_grad_(False)

@@ -11,6 +11,7 @@ degrees ``[N, 2]``; ``landmarks`` ``[N, 68, 2]`` in units of the image side; ``i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -41,6 +42,15 @@ def labels(plist: list[HeadParams], per_id: int) -> dict[str, np.ndarray]:
         "light": np.array([[p.lighting.light_azimuth, p.lighting.light_elevation] for p in plist], np.float32),
         "identity_params": np.stack([identity_vector(p.identity) for p in plist]),
     }
+
+
+def load_set(path: str | Path) -> dict[str, Any]:
+    """Arrays of a set written by :func:`build` as torch tensors (images stay uint8 ``[N, H, W, 3]``);
+    read by both the oracle's training and its evaluation."""
+    import torch  # rendering a set needs no torch; reading one for the oracle does
+
+    d = np.load(path)
+    return {k: torch.from_numpy(d[k]) for k in d.files}
 
 
 def build(n_ids: int, per_id: int, seed: int, out: Path, size: int = 128, workers: int = 1) -> None:

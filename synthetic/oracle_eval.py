@@ -17,8 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .oracle import EXPRESSION, LIGHT, POSE, WEIGHTS, Oracle, load
-from .oracle_train import load_set, to_input
+from sgtcore.images import from_uint8
+
+from .oracle import EXPRESSION, LIGHT, POSE, Oracle, load
+from .oracle_data import load_set
 
 
 @torch.no_grad()
@@ -33,7 +35,7 @@ def evaluate(net: Oracle, data: str | Path, batch: int = 200, size: int | None =
     side = size or d["images"].shape[1]
     preds: dict[str, list[torch.Tensor]] = {}
     for s in range(0, n, batch):
-        x = to_input(d["images"][s : s + batch])
+        x = from_uint8(d["images"][s : s + batch])
         if side != x.shape[-1]:
             x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
         out = net.predict(x)
@@ -75,10 +77,11 @@ def evaluate(net: Oracle, data: str | Path, batch: int = 200, size: int | None =
 
 @click.command(context_settings={"show_default": True})
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--weights", default=str(WEIGHTS), type=click.Path(exists=True, dir_okay=False))
+@click.option("--weights", default=None, type=click.Path(exists=True),
+              help="Model folder (or a first-layout .safetensors); default: the registered (shipped) oracle.")
 @click.option("--size", type=int, default=None, help="Resize frames to this side first (default: as stored).")
 @click.option("--json-out", default=None, type=click.Path(dir_okay=False), help="Also write the metrics here.")
-def main(data: str, weights: str, size: int | None, json_out: str | None) -> None:
+def main(data: str, weights: str | None, size: int | None, json_out: str | None) -> None:
     """Print the oracle's metrics on a held-out set."""
     torch.set_num_threads(1)
     res = evaluate(load(weights), data, size=size)

@@ -1,7 +1,7 @@
 """Train the attribute oracle on a set written by :mod:`synthetic.oracle_data`.
 
     python -m synthetic.oracle_train --data data/oracle/train128.npz --minutes 55 --threads 2 \\
-        --val data/oracle/val128_big.npz --out synthetic/weights/oracle.safetensors
+        --val data/oracle/val128_big.npz --out synthetic/weights/oracle
 
 Batches hold ``P`` identities x ``K`` renders each so the identity embedding can be trained with a
 supervised contrastive loss (Khosla et al. 2020) next to regression of pose, light direction,
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import click
 import numpy as np
@@ -32,7 +31,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from sgtcore.images import from_uint8
+
 from .oracle import EXPRESSION, LIGHT_SCALE, POSE_SCALE, WEIGHTS, Oracle, preprocess
+from .oracle_data import load_set
+from .oracle_eval import evaluate
 
 # dlib 68-point order under a left-right mirror (jaw, brows, nose, eyes, outer and inner lips)
 LANDMARK_MIRROR = (
@@ -50,12 +53,6 @@ EXPRESSION_MIRROR = [
 LOSS_WEIGHTS = {"pose": 2.0, "expression": 4.0, "light": 1.0, "landmarks": 8.0, "identity_params": 2.0, "supcon": 0.5}
 
 
-def load_set(path: str | Path) -> dict[str, torch.Tensor]:
-    """Arrays of an oracle data file as tensors (images stay uint8 ``[N, H, W, 3]``)."""
-    d = np.load(path)
-    return {k: torch.from_numpy(d[k]) for k in d.files}
-
-
 def targets(d: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
     """Normalised regression targets for items ``idx`` (the units :class:`Oracle` outputs)."""
     return {
@@ -65,11 +62,6 @@ def targets(d: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Te
         "landmarks": d["landmarks"][idx].reshape(len(idx), -1),
         "identity_params": d["identity_params"][idx],
     }
-
-
-def to_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """``[N, H, W, 3]`` uint8 -> ``[N, 3, H, W]`` float in [-1, 1]."""
-    return images_u8.permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def mirror(x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -144,7 +136,7 @@ def make_batch(
     d: dict[str, torch.Tensor], idx: torch.Tensor, gen: torch.Generator, net: Oracle
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Network input ``[N, 3, S, S]`` and targets for items ``idx``: odd items mirrored, augmented."""
-    x, tgt = to_input(d["images"][idx]), targets(d, idx)
+    x, tgt = from_uint8(d["images"][idx]), targets(d, idx)
     flip = torch.arange(len(idx)) % 2 == 1  # half of every identity's renders, so positives span both
     xm, tm = mirror(x[flip], {k: v[flip] for k, v in tgt.items()})
     x[flip] = xm
@@ -174,8 +166,6 @@ def train(
         val: an oracle data file of identities outside ``data``: its metrics are printed every
             ``val_every`` minutes (monitoring only; nothing is selected on it).
     """
-    from .oracle_eval import evaluate
-
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -241,7 +231,7 @@ def train(
 
 @click.command(context_settings={"show_default": True})
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False), help="From synthetic.oracle_data.")
-@click.option("--out", default=str(WEIGHTS), help="Weights file (.safetensors; config .json written next to it).")
+@click.option("--out", default=str(WEIGHTS), help="Model folder (config.json + model.safetensors; sgtcore.modelio).")
 @click.option("--minutes", type=float, default=0.0, help="Wall-clock budget (0 = use --epochs).")
 @click.option("--epochs", type=int, default=30)
 @click.option("--lr", type=float, default=2e-3)

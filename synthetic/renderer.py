@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from sgtcore.ffhq import ffhq_frame
+
+from . import render_worker
 from .geometry import kelvin_to_rgb, rotation, srgb_to_linear, vertex_normals
 from .mesh import HEAD_JOINT, NECK_BASE, SHOULDERS_AXES, SHOULDERS_CENTRE, HeadGeometry, Part, build_parts, landmarks
 from .params import Expression, HeadParams, validate
@@ -44,9 +47,9 @@ class Render:
 
     def to_tensor(self) -> Any:
         """Image as a torch tensor ``[1, 3, H, W]`` float in [-1, 1]."""
-        import torch
+        from sgtcore.images import from_uint8  # imports torch: only when asked for a tensor
 
-        return torch.from_numpy(self.image).permute(2, 0, 1)[None].float() / 127.5 - 1
+        return from_uint8(self.image)
 
 
 # ------------------------------------------------------------------------- posing and camera
@@ -70,23 +73,6 @@ def _project(points: np.ndarray, cam_pose: np.ndarray, fx: float, fy: float, cx:
     return np.stack([cx + fx * pc[:, 0] / z, cy - fy * pc[:, 1] / z], -1)
 
 
-def ffhq_quad(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """FFHQ's crop rectangle from 68 landmarks ``[68, 2]``: centre, x axis (unnormalised), qsize.
-
-    Step 2 of the FFHQ recipe (Karras et al. 2019, ``ffhq-dataset`` ``recreate_aligned_images``).
-    """
-    eye_left, eye_right = lm[36:42].mean(0), lm[42:48].mean(0)
-    eye_avg = (eye_left + eye_right) / 2
-    eye_to_eye = eye_right - eye_left
-    mouth_avg = (lm[48] + lm[54]) / 2
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
-    x /= np.hypot(*x)
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    c = eye_avg + eye_to_mouth * 0.1
-    return c, x, float(2 * np.hypot(*x))
-
-
 def camera_for(params: HeadParams, size: int, align: bool = True) -> dict[str, Any]:
     """Camera intrinsics and pose for a render.
 
@@ -105,12 +91,12 @@ def camera_for(params: HeadParams, size: int, align: bool = True) -> dict[str, A
     g = HeadGeometry(params.identity, Expression())
     r, t = _chain_transforms(type(pose)(yaw=pose.yaw, pitch=pose.pitch, roll=0.0))["head"]
     lm3 = landmarks(g) @ r.T + t
-    _, xv, _ = ffhq_quad(_project(lm3, cam_pose, f0, f0, 0, 0))
+    _, xv, _ = ffhq_frame(_project(lm3, cam_pose, f0, f0, 0, 0))
     # FFHQ rotates the crop so that its x axis is horizontal: roll the camera by that angle
     ang = np.arctan2(xv[1], xv[0])
     ca, sa = np.cos(-ang), np.sin(-ang)
     cam_pose[:3, :3] = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]])
-    c, _, qsize = ffhq_quad(_project(lm3, cam_pose, f0, f0, 0, 0))
+    c, _, qsize = ffhq_frame(_project(lm3, cam_pose, f0, f0, 0, 0))
     s = size / qsize
     return {"fx": f0 * s, "fy": f0 * s, "cx": size / 2 - s * c[0], "cy": size / 2 - s * c[1], "pose": cam_pose}
 
@@ -298,11 +284,21 @@ def render(params: HeadParams, size: int = 256, align: bool = True, supersample:
     validate(params)
     if not isinstance(size, (int, np.integer)) or not 16 <= size <= 4096:
         raise ValueError(f"size = {size!r} must be an integer in [16, 4096]")
-    parts, lm3 = posed_geometry(params)
-    cam = camera_for(params, size, align)
     ss = supersample if supersample is not None else (2 if size <= 1024 else 1)
     if not isinstance(ss, (int, np.integer)) or not 1 <= ss <= 4:
         raise ValueError(f"supersample = {supersample!r} must be an integer in [1, 4]")
-    image, mask = _backend(int(size), int(ss)).render(parts, cam, params)
+    if render_worker.render_in_process():
+        return render_here(params, int(size), bool(align), int(ss))
+    # OpenGL stays out of this process: see synthetic/render_worker.py for the crash it avoids
+    r = render_worker.call("render_here", params, int(size), bool(align), int(ss))
+    r.params = params  # the caller's own object, not the round-tripped copy
+    return r
+
+
+def render_here(params: HeadParams, size: int, align: bool, supersample: int) -> Render:
+    """:func:`render` with validated arguments, OpenGL in this process (render workers only)."""
+    parts, lm3 = posed_geometry(params)
+    cam = camera_for(params, size, align)
+    image, mask = _backend(size, supersample).render(parts, cam, params)
     lm2 = _project(lm3, cam["pose"], cam["fx"], cam["fy"], cam["cx"], cam["cy"])
     return Render(image=image, mask=mask, landmarks=lm2.astype(np.float32), params=params, camera=cam)

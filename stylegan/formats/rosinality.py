@@ -1,13 +1,32 @@
 """rosinality/stylegan2-pytorch checkpoints (`{g_ema, latent_avg}` and training snapshots) <-> NVlabs
-names. The map is a pure renaming plus reshapes (REFERENCE.md §1): the round trip is exact."""
+names, and the `.pt` writer that lets our models plug into e4e/pSp-style tools. The map is a pure
+renaming plus reshapes (REFERENCE.md §1): the round trip is exact."""
 from __future__ import annotations
 
 import re
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from sgtcore.atomic import atomic_file
 from stylegan.formats.errors import ArchitectureMismatchError
+
+if TYPE_CHECKING:
+    from stylegan.generator import Generator
+
+# Training snapshots keep no latent_avg; w_avg is then the mean of this many mapped samples. Measured
+# on a 512-d, 8-layer mapping (NVlabs init; per-unit std of w 0.55 RMS, up to 1.06), 4 seeds: the
+# estimate's standard error is 0.8e-3 RMS over the 512 units (1.6e-3 for the noisiest), i.e. stable to
+# 1e-3, in 4 s on 2 CPU cores; plain Gaussian samples of the same count give 1.7e-3.
+W_AVG_SAMPLES = 2 ** 17
+W_AVG_SEED = 0
+
+
+class EstimatedWAvgWarning(UserWarning):
+    """The checkpoint holds no w_avg (a rosinality training snapshot): it was estimated."""
 
 
 def _layer_to_ours(prefix_ours: str, rest: str) -> tuple[str, str] | None:
@@ -110,6 +129,15 @@ def generator_to_rosinality(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torc
     return out, sd["mapping.w_avg"].clone()
 
 
+def save_rosinality(G: Generator, path: str | Path) -> Path:
+    """Write `{g_ema, latent_avg}` (rosinality's inference checkpoint layout) to `path`."""
+    g_ema, latent_avg = generator_to_rosinality({k: v.detach().cpu() for k, v in G.state_dict().items()})
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        torch.save({"g_ema": g_ema, "latent_avg": latent_avg}, tmp)
+    return path
+
+
 def _default_filter() -> torch.Tensor:
     f = torch.tensor([1.0, 3.0, 3.0, 1.0])
     f = f.ger(f)
@@ -146,3 +174,41 @@ def discriminator_from_rosinality(sd: dict[str, torch.Tensor], source: str) -> d
         else:
             raise ArchitectureMismatchError(f"{source}: unexpected rosinality discriminator key {key!r}")
     return out
+
+
+@torch.no_grad()
+def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED,
+                   chunk: int = 4096) -> torch.Tensor:
+    """Mean of `G.mapping` over `num_samples` latents: w_avg `[w_dim]` (float32) for an unconditional G.
+
+    The mapping normalises z onto a sphere, so only directions matter. They come in sets of 2 * z_dim:
+    the rows of a random rotation and their negatives (a randomly rotated cross-polytope, a spherical
+    3-design). Each direction is uniform on the sphere, so the mean is unbiased, and each set averages
+    every polynomial of degree <= 3 exactly, which halves the standard error at equal cost (measured;
+    cf. orthogonal random features, Yu et al. 2016). The count is rounded up to whole sets. z is drawn
+    on the CPU, so every device maps the same samples.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    z_dim = G.z_dim
+    sets_per_chunk = max(1, chunk // (2 * z_dim))
+    sets = -(-num_samples // (2 * z_dim))
+    dev, dtype = G.w_avg.device, G.w_avg.dtype
+    total = torch.zeros(G.w_dim, dtype=torch.float64, device=dev)
+    for start in range(0, sets, sets_per_chunk):
+        k = min(sets_per_chunk, sets - start)
+        q, r = torch.linalg.qr(torch.randn(k, z_dim, z_dim, generator=gen))  # float32: 3.5x faster than float64
+        q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]  # Haar-distributed rotations
+        z = torch.cat([q, -q], dim=1).reshape(-1, z_dim).to(dev, dtype)
+        total += G.mapping(z)[:, 0].sum(0, dtype=torch.float64)
+    return (total / (sets * 2 * z_dim)).to(torch.float32)
+
+
+def fill_w_avg(G: Generator, source: str) -> Generator:
+    """Give a G loaded without w_avg an estimated one: warn, and say so in `G.w_avg_source`."""
+    G.mapping.w_avg.copy_(estimate_w_avg(G))
+    n = -(-W_AVG_SAMPLES // (2 * G.z_dim)) * 2 * G.z_dim
+    G.w_avg_source = f"estimated from {n} mapped samples (seed {W_AVG_SEED}): the checkpoint has no latent_avg"
+    warnings.warn(f"{source}: a rosinality training snapshot without latent_avg; w_avg (the truncation centre "
+                  f"and projection start) was {G.w_avg_source.split(':')[0]}. Keep this estimate by saving G "
+                  "(stylegan.save_pretrained, or `sgt convert SNAPSHOT DIR`).", EstimatedWAvgWarning, stacklevel=2)
+    return G

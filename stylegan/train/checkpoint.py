@@ -1,9 +1,9 @@
 """Training checkpoints: `G/`, `D/`, `G_ema/` in our model format (config.json + model.safetensors) plus
 `state.pt` (optimizer states, step, images seen, path-length mean, wall time) and `train_config.json`.
 
-A checkpoint is written under a temporary name and renamed, so a killed run never leaves a half one;
-`checkpoints/LATEST` names the newest. Randomness is re-seeded from (seed, step, rank) at every step, so
-the step count is the whole RNG state and a resumed run repeats the uninterrupted one exactly.
+A checkpoint and `checkpoints/LATEST` (which names the newest) are written atomically (`sgtcore.atomic`),
+so a killed run never leaves a half one. Randomness is re-seeded from (seed, step, rank) at every step,
+so the step count is the whole RNG state and a resumed run repeats the uninterrupted one exactly.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from sgtcore.atomic import atomic_dir, atomic_file
 from stylegan.formats.ours import load_pretrained, save_pretrained
 
 LATEST = "LATEST"
@@ -32,23 +33,19 @@ class TrainState:
 def save_checkpoint(ckpt_root: Path, G: torch.nn.Module, D: torch.nn.Module, G_ema: torch.nn.Module,
                     state: TrainState, train_config: dict, metadata: dict | None = None, keep: int = 3) -> Path:
     """Write `ckpt_root/step-XXXXXXX/` atomically, point LATEST at it, keep the newest `keep`."""
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{state.step:07d}"
-    final, tmp = ckpt_root / name, ckpt_root / (name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pretrained(G, tmp / "G")
-    save_pretrained(D, tmp / "D")
-    save_pretrained(G_ema, tmp / "G_ema", metadata=metadata)
-    torch.save({"step": state.step, "cur_nimg": state.cur_nimg, "elapsed_s": state.elapsed_s,
-                "pl_mean": state.pl_mean.detach().cpu(), "opt_G": state.opt_G, "opt_D": state.opt_D},
-               tmp / "state.pt")
-    (tmp / "train_config.json").write_text(json.dumps(train_config, indent=2) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    latest_tmp = ckpt_root / (LATEST + ".tmp")
-    latest_tmp.write_text(name + "\n")
-    latest_tmp.replace(ckpt_root / LATEST)
-    old = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    final = ckpt_root / name
+    with atomic_dir(final) as tmp:
+        save_pretrained(G, tmp / "G")
+        save_pretrained(D, tmp / "D")
+        save_pretrained(G_ema, tmp / "G_ema", metadata=metadata)
+        torch.save({"step": state.step, "cur_nimg": state.cur_nimg, "elapsed_s": state.elapsed_s,
+                    "pl_mean": state.pl_mean.detach().cpu(), "opt_G": state.opt_G, "opt_D": state.opt_D},
+                   tmp / "state.pt")
+        (tmp / "train_config.json").write_text(json.dumps(train_config, indent=2) + "\n")
+    with atomic_file(ckpt_root / LATEST) as tmp:
+        tmp.write_text(name + "\n")
+    old = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for p in old[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
     return final

@@ -63,25 +63,29 @@ def _command_line() -> str:
 @click.option("--keep", "keep_snapshots", type=int, default=3, help="Checkpoints to keep.")
 @click.option("--resume", default=None, type=click.Path(exists=True),
               help="Continue a run: its directory or one checkpoint (same options).")
-@click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False),
-              help="Warm start from a model directory (e.g. stylegan/weights/synthheads): G and G_ema from its "
+@click.option("--init-from", default=None,
+              help="Warm start from a model folder or registered name (e.g. synthheads): G and G_ema from its "
                    "generator, D from its discriminator/ subdirectory; fresh optimisers; kimg continues. "
                    "Ignored with --resume (the checkpoint wins).")
 @click.option("--device", default="auto", help="'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu', 'cuda:0'.")
 @click.option("--threads", type=int, default=None, help="torch threads per process.")
-def train(data, outdir, resume, channels, **opts):
+def train(data, outdir, resume, channels, init_from, **opts):
     """Train a StyleGAN2 (non-saturating loss, lazy R1, style mixing, G_ema, path-length reg.).
 
     Example: sgt train --data data/heads64 --outdir runs/heads64 --kimg 200.
     Several processes: torchrun --nproc_per_node=2 -m stylegan.train --data ... --outdir ...
     """
+    from stylegan.cli_network import model_dir
+    from stylegan.formats.errors import CheckpointError
     from stylegan.train.config import TrainConfig
     from stylegan.train.loop import train as run
 
+    if init_from is not None:
+        init_from = str(model_dir(init_from, option="--init-from"))
     cfg = TrainConfig(data=data, outdir=outdir, channels=_parse_channels(channels), command=_command_line(),
-                      **opts)
+                      init_from=init_from, **opts)
     try:
         out = run(cfg, resume=resume)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:  # e.g. --init-from of other shapes
         raise click.ClickException(str(exc)) from exc
     click.echo(f"done: {out}/final (G_ema), checkpoints in {out}/checkpoints")

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from stylegan.images import from_uint8
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -71,4 +73,4 @@ class ImageDataset:
 
     def batch(self, indices: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
         """Images `indices [B]` as float `[B, 3, R, R]` in [-1, 1]."""
-        return self.images[indices].to(device).float() / 127.5 - 1
+        return from_uint8(self.images[indices].to(device), channels_first=True)  # uint8 crosses to the device

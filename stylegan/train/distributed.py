@@ -1,4 +1,5 @@
-"""Process-group set-up for torchrun (DistributedDataParallel: gloo on CPU, nccl on GPU)."""
+"""Process-group set-up for torchrun (DistributedDataParallel: gloo on CPU, nccl on GPU), shared by every
+trainer (generator, encoder, and those to come) through `stylegan.train`."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass
@@ -21,7 +23,7 @@ class DistInfo:
         return self.rank == 0
 
 
-def setup(device: str = "auto") -> DistInfo:
+def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group: an existing one (e.g. made by a test), torchrun's env (RANK, WORLD_SIZE,
     MASTER_ADDR...), or none (single process). Picks `cuda:LOCAL_RANK` when CUDA is there and `device`
     is 'auto'."""
@@ -40,7 +42,8 @@ def setup(device: str = "auto") -> DistInfo:
     return DistInfo(0, 1, 0, dev, owns_group=False)
 
 
-def teardown(info: DistInfo) -> None:
+def close_distributed(info: DistInfo) -> None:
+    """Leave the process group if `init_distributed` made it (pair it with a try/finally)."""
     if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -52,3 +55,12 @@ def all_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
     x = x.clone()
     dist.all_reduce(x)
     return x / info.world_size
+
+
+def wrap_ddp(module: torch.nn.Module, info: DistInfo, **kwargs) -> torch.nn.Module:
+    """`module` in DistributedDataParallel on this process's device when several processes train, else
+    `module` itself. `kwargs` go to DistributedDataParallel (e.g. broadcast_buffers=False)."""
+    if info.world_size == 1:
+        return module
+    return DistributedDataParallel(module, device_ids=[info.device.index] if info.device.type == "cuda" else None,
+                                   **kwargs)

@@ -12,18 +12,17 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from stylegan.discriminator import Discriminator, DiscriminatorConfig
 from stylegan.generator import Generator, GeneratorConfig
-from stylegan.train import distributed
+from stylegan.train.distributed import DistInfo, all_mean, close_distributed, init_distributed, wrap_ddp
 from stylegan.train.checkpoint import TrainState, find_checkpoint, load_checkpoint, save_checkpoint
 from stylegan.train.config import TrainConfig
 from stylegan.train.dataset import ImageDataset
 from stylegan.train.ema import ema_beta, update_ema
-from stylegan.train.loss import (TrainingGenerator, d_logistic, g_nonsaturating, mixing_cutoff, path_lengths,
-                                 r1_penalty)
+from stylegan.train.loss import TrainingGenerator, d_logistic, g_nonsaturating, path_lengths, r1_penalty
+from stylegan.train.mixing import mixing_cutoff
 from stylegan.train.samples import save_grid
 from stylegan.train.warm_start import warm_start
 
@@ -75,16 +74,16 @@ def train(cfg: TrainConfig, on_step_end: Callable[[int, dict], None] | None = No
             it to simulate a kill or to look at every rank's networks).
         resume: a run directory or checkpoint to continue from (same options required).
     """
-    info = distributed.setup(cfg.device)
+    info = init_distributed(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
         return _train(cfg, info, on_step_end, resume)
     finally:
-        distributed.teardown(info)
+        close_distributed(info)
 
 
-def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) -> Path:
+def _train(cfg: TrainConfig, info: DistInfo, on_step_end, resume) -> Path:
     dev = info.device
     if cfg.batch % info.world_size:
         raise ValueError(f"--batch {cfg.batch} is not divisible by the {info.world_size} processes")
@@ -117,10 +116,9 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
     if warm_meta:  # kept in every later checkpoint's train_config, so it survives further resumes
         cfg.extra = {**cfg.extra, "warm_start": warm_meta}
 
-    ddp_kw = dict(device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
     TG = TrainingGenerator(G)
-    G_train = DDP(TG, **ddp_kw) if info.world_size > 1 else TG
-    D_train = DDP(D, **ddp_kw) if info.world_size > 1 else D
+    G_train = wrap_ddp(TG, info, broadcast_buffers=False)
+    D_train = wrap_ddp(D, info, broadcast_buffers=False)
     autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp)  # noqa: E731
     gamma = cfg.gamma_for(res)
     total_steps, snap_steps = cfg.total_steps(), cfg.snap_steps()
@@ -178,7 +176,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
         if G_reg and step % cfg.pl_interval == 0:
             img, ws = G_train(*latents(max(batch_gpu // cfg.pl_batch_shrink, 1)))
             lengths = path_lengths(img, ws)
-            pl_mean = pl_mean.lerp(distributed.all_mean(lengths.mean().detach(), info), cfg.pl_decay)
+            pl_mean = pl_mean.lerp(all_mean(lengths.mean().detach(), info), cfg.pl_decay)
             penalty = (lengths - pl_mean).square()
             loss = (penalty * cfg.pl_weight).mean() * cfg.pl_interval + img[:, 0, 0, 0].mean() * 0
             opt_G.zero_grad(set_to_none=True)
@@ -192,7 +190,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, on_step_end, resume) ->
         with torch.no_grad(), autocast():
             fake, ws = TG(*latents(batch_gpu))
             # w_avg tracks the mapping output over all ranks' batches (truncation centre).
-            w_mean = distributed.all_mean(ws[:, 0].float().mean(0), info)
+            w_mean = all_mean(ws[:, 0].float().mean(0), info)
             G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, G.mapping.w_avg_beta))
         opt_D.zero_grad(set_to_none=True)
         with autocast():

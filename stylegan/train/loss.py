@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from stylegan.train.mixing import mix_styles
+
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """Generator loss `softplus(-D(G(z)))` = `-log sigmoid(D(G(z)))`, per sample `[N]`."""
@@ -37,13 +39,6 @@ def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor | None
     return grad.square().sum(2).mean(1).sqrt()
 
 
-def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> int:
-    """Style mixing: with probability `prob` a crossover index in [1, num_ws), else `num_ws` (no mixing);
-    one per batch, like NVlabs."""
-    cutoff = int(torch.randint(1, num_ws, (), generator=generator))
-    return cutoff if float(torch.rand((), generator=generator)) < prob else num_ws
-
-
 class TrainingGenerator(torch.nn.Module):
     """`(z, z2, cutoff) -> (img, ws)`: mapping, style mixing (ws[:, cutoff:] from z2) and synthesis in one
     forward, so DistributedDataParallel sees every G parameter in one call."""
@@ -56,7 +51,6 @@ class TrainingGenerator(torch.nn.Module):
                 noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
         ws = self.G.mapping(z)
         if z2 is not None and cutoff < ws.shape[1]:
-            ws2 = self.G.mapping(z2)
-            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+            ws = mix_styles(ws, self.G.mapping(z2), cutoff)
         img = self.G.synthesis(ws, noise_mode=noise_mode)
         return img, ws

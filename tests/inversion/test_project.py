@@ -3,15 +3,17 @@ the NVlabs schedule, and that G is never modified."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
+import inversion
 import stylegan
 from inversion.losses import make_loss, ms_ssim, psnr, ssim
-from inversion.project import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers, prepare_target,
-                               project, render, w_stats)
+from inversion.projection import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers, prepare_target,
+                               project, render, resolve_settings, w_stats)
 from conftest import SMALL
 
 
@@ -34,7 +36,7 @@ def targets(G):
 
 def test_w_projection_recovers_a_generated_image(G, targets):
     _, target = targets["in_w"]
-    r = project(G, target, space="w", steps=80, loss="l2+msssim", progress=False)
+    r = project(G, target, space="w", steps=80, loss="l2+msssim", preset="nvlabs", progress=False)
     start, end = r.history["psnr"][0], float(psnr(r.image, target))
     assert end > start + 8 and end > 22, (start, end)
     assert r.ws.shape == (1, G.num_ws, G.w_dim)
@@ -42,6 +44,38 @@ def test_w_projection_recovers_a_generated_image(G, targets):
     assert r.loss_name == "l2+msssim" and len(r.history["loss"]) == 80 and r.history["space"] == "w"
     mse0 = (render(G, w_stats(G)[0].expand(-1, G.num_ws, -1)) - target).square().mean()
     assert (r.image - target).square().mean() < 0.1 * mse0
+
+
+def test_presets_fill_in_what_is_not_given(G):
+    enc = inversion.encoder_for(G)
+    auto, e = resolve_settings(G)  # no encoder is registered for a fresh tiny G
+    assert e is None and asdict(auto) == dict(preset="auto", space="w+", steps=200, init="w_avg", candidates=16,
+                                               lr=0.1, w_noise=0.0)
+    from_enc, e = resolve_settings(G, encoder=enc)
+    assert e is enc and (from_enc.init, from_enc.lr, from_enc.candidates, from_enc.w_noise) == ("encoder", 0.05, 0, 0.0)
+    nv, e = resolve_settings(G, "nvlabs", encoder=enc)  # NVlabs ignores an encoder: w_avg start
+    assert e is None and asdict(nv) == dict(preset="nvlabs", space="w", steps=1000, init="w_avg", candidates=0,
+                                             lr=0.1, w_noise=0.05)
+    mixed, _ = resolve_settings(G, "nvlabs", space="w+", steps=7, lr=0.3, candidates=4)
+    assert (mixed.space, mixed.steps, mixed.lr, mixed.candidates, mixed.w_noise) == ("w+", 7, 0.3, 4, 0.0)
+    given, _ = resolve_settings(G, init=torch.zeros(1, G.num_ws, G.w_dim))
+    assert (given.init, given.lr, given.candidates) == ("ws", 0.05, 0)
+    with pytest.raises(ValueError, match="preset"):
+        resolve_settings(G, "fast")
+    with pytest.raises(ValueError, match="lr"):
+        resolve_settings(G, lr=-1.0)
+
+
+def test_inversion_project_is_the_function_and_records_its_settings(G, targets):
+    _, target = targets["in_w"]
+    assert callable(inversion.project) and inversion.project is project
+    r = inversion.project(G, target, steps=3, progress=False)
+    assert r.history["settings"]["space"] == "w+" and r.history["settings"]["init"] == "w_avg"
+    assert len(r.history["step"]) == 3 and not torch.equal(r.ws[:, 0], r.ws[:, -1])
+    enc = inversion.encoder_for(G)
+    r = inversion.project(G, target, steps=0, encoder=enc, progress=False)
+    with torch.no_grad():
+        assert torch.allclose(r.ws, enc(target)) and r.history["settings"]["init"] == "encoder"
 
 
 def test_w_plus_beats_w_outside_w(G, targets):

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import stylegan
 from demos.cli import main
 from inversion.project_io import load_projection
+from inversion.pti import load_delta
 from conftest import SMALL
 
 
@@ -36,11 +37,12 @@ def test_project_folder_writes_nvlabs_names(network, tmp_path):
     for name in ("face0", "face1"):
         d = out / name
         assert {p.name for p in d.iterdir()} >= {"target.png", "proj.png", "projected_w.npz", "proj.gif",
-                                                 "history.json", "pti_delta.safetensors", "proj_pti.png"}
+                                                 "history.json", "pti_delta", "proj_pti.png"}
         ws, _ = load_projection(d / "projected_w.npz")
         assert ws.shape == (1, 8, 32)
         assert np.load(d / "projected_w.npz")["w"].shape == (1, 8, 32)
         assert PIL.Image.open(d / "proj.gif").n_frames > 2
+        assert load_delta(d / "pti_delta").pivot.shape == (1, 8, 32)  # a model folder in the one format
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 

@@ -112,6 +112,81 @@ def test_rosinality_matches_rosinality_reference(tmp_path, snapshot):
         assert (ours - rosinality_ref.forward(sd, latent, 32)).abs().max().item() <= 1e-5
 
 
+def _training_snapshot(tmp_path):
+    """What rosinality's train.py writes: no latent_avg; args is an argparse.Namespace."""
+    sd, _ = rosinality_ref.init_params(size=32, style_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16, 32: 8})
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adam([p], lr=0.002, betas=(0.0, 0.99))
+    p.sum().backward()
+    opt.step()
+    obj = dict(g=sd, d={}, g_ema=sd, g_optim=opt.state_dict(), d_optim=opt.state_dict(), ada_aug_p=0.0,
+               args=argparse.Namespace(size=32, latent=32, n_mlp=2, channel_multiplier=2, iter=800000))
+    path = tmp_path / "000100.pt"
+    torch.save(obj, path)
+    return path, sd
+
+
+def test_rosinality_training_snapshot_gets_an_estimated_w_avg(tmp_path):
+    from stylegan.formats.rosinality import EstimatedWAvgWarning
+
+    path, sd = _training_snapshot(tmp_path)
+    with pytest.warns(EstimatedWAvgWarning, match="without latent_avg.*estimated from 131072 mapped samples"):
+        G = stylegan.load(path)
+    assert G.w_avg_source.startswith("estimated from 131072 mapped samples (seed 0)")
+    # the same ws give rosinality's images, with the estimate as the truncation centre
+    z = torch.from_numpy(np.random.RandomState(0).randn(2, 32)).float()
+    for psi in (1.0, 0.7):
+        w = rosinality_ref.style(sd, z)
+        w = G.w_avg + psi * (w - G.w_avg)
+        latent = w[:, None].repeat(1, G.num_ws, 1)
+        with torch.no_grad():
+            ours = G(z, truncation_psi=psi)
+        assert (ours - rosinality_ref.forward(sd, latent, 32)).abs().max().item() <= 1e-5
+
+
+def test_converting_a_snapshot_keeps_the_estimate_and_says_so(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from stylegan.cli import convert
+
+    path, _ = _training_snapshot(tmp_path)
+    with pytest.warns(UserWarning, match="estimated"):
+        res = CliRunner().invoke(convert, [str(path), str(tmp_path / "ours")])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "ours" / "config.json").read_text())["metadata"]
+    assert meta["w_avg_source"].startswith("estimated from 131072 mapped samples")
+    with pytest.warns(UserWarning):
+        G = stylegan.load(path)
+    assert torch.equal(stylegan.load(tmp_path / "ours").w_avg, G.w_avg)
+
+
+def test_estimated_w_avg_is_the_mean_of_the_mapping(tmp_path):
+    path, sd = _training_snapshot(tmp_path)
+    with pytest.warns(UserWarning):
+        G = stylegan.load(path)
+    # independent: rosinality's own mapping in float64 over 2**20 plain Gaussian latents
+    n, sums, squares = 2 ** 20, 0.0, 0.0
+    gen = torch.Generator().manual_seed(123)
+    sd64 = {k: v.double() for k, v in sd.items()}
+    for _ in range(8):
+        w = rosinality_ref.style(sd64, torch.randn(n // 8, 32, generator=gen, dtype=torch.float64))
+        sums, squares = sums + w.sum(0), squares + (w * w).sum(0)
+    mean = sums / n
+    std = (squares / n - mean ** 2).sqrt()
+    # 5 standard errors of the difference (the estimator's own error is at most a plain sample mean's)
+    tol = 5 * std * (1 / n + 1 / 131072) ** 0.5
+    assert ((G.w_avg.double() - mean).abs() <= tol).all(), ((G.w_avg.double() - mean).abs() / tol).max()
+    assert ((G.w_avg.double() - mean).abs() / std).max() < 0.01  # within 1 % of w's spread
+
+
+def test_loading_exports_only_what_it_defines():
+    import stylegan.loading
+
+    assert all(getattr(stylegan.loading, n).__module__ == "stylegan.loading" for n in stylegan.loading.__all__)
+
+
 def test_rosinality_discriminator_matches_nvlabs_layout(tmp_path):
     D0 = stylegan.Discriminator(img_resolution=16, channel_base=256, channel_max=16)
     sd = {k: torch.randn_like(v) for k, v in D0.state_dict().items() if not k.endswith("resample_filter")}

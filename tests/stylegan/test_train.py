@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from stylegan.train import ImageDataset, TrainConfig, ema_beta, train, update_ema
+from stylegan.train import ImageDataset, TrainConfig, ema_beta, mixing_cutoff, train, update_ema
 from stylegan.train.checkpoint import find_checkpoint
-from stylegan.train.loss import d_logistic, g_nonsaturating, mixing_cutoff, path_lengths, r1_penalty
+from stylegan.train.loss import d_logistic, g_nonsaturating, path_lengths, r1_penalty
 
 TINY = dict(z_dim=16, w_dim=16, mapping_layers=1, channels={4: 16, 8: 16, 16: 8}, batch=4, mbstd_group_size=2,
             r1_interval=2, pl_interval=2, grid_size=2, log_every=1, device="cpu")
@@ -117,6 +117,18 @@ def test_mixing_cutoff():
     assert all(1 <= c <= 10 for c in cut)
     assert 0.4 < np.mean([c == 10 for c in cut]) < 0.6 + 0.1  # no-mix: 50 % + 1/9 of the mixed draws
     assert all(mixing_cutoff(10, 0.0, g) == 10 for _ in range(50))
+
+
+def test_sample_ws_mixes_two_latents_from_a_cutoff(tiny_G):
+    from stylegan.train import sample_ws
+
+    plain = sample_ws(tiny_G, 3, torch.Generator().manual_seed(1))
+    z = torch.randn(3, tiny_G.z_dim, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(plain, tiny_G.mapping(z))
+    mixed = sample_ws(tiny_G, 3, torch.Generator().manual_seed(1), mixing_prob=1.0)
+    first = (mixed == plain).all(dim=(0, 2))
+    cutoff = int(first.logical_not().nonzero()[0])
+    assert 1 <= cutoff < tiny_G.num_ws and first[:cutoff].all() and not first[cutoff:].any()
 
 
 def test_ema_update_formula_and_rampup():

@@ -6,13 +6,10 @@ import torch
 
 from synthetic import Expression, HeadParams, Pose, render
 from synthetic import oracle
-from synthetic.oracle_data import build, dataset_params, labels
-from synthetic.oracle_train import load_set, make_batch, mirror, targets, to_input, train
+from sgtcore.images import from_uint8
+from synthetic.oracle_data import build, dataset_params, labels, load_set
+from synthetic.oracle_train import make_batch, mirror, targets, train
 from synthetic.params import sample_identity, sample_lighting
-
-# The first optimizer built in a process imports torch._dynamo, whose native extensions crash a
-# process that has already loaded Mesa's EGL (the renderer); collection runs before any render.
-torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
 def test_data_file_pairs_each_image_with_its_own_labels(tmp_path):
@@ -51,8 +48,8 @@ def test_mirror_equals_render_of_mirrored_params():
 
     da, db = as_set(ra), as_set(rb)
     idx = torch.tensor([0])
-    xm, tm = mirror(to_input(da["images"]), targets(da, idx))
-    assert (xm - to_input(db["images"])).abs().mean() * 127.5 < 2  # same picture up to a few edge pixels
+    xm, tm = mirror(from_uint8(da["images"]), targets(da, idx))
+    assert (xm - from_uint8(db["images"])).abs().mean() * 127.5 < 2  # same picture up to a few edge pixels
     tb = targets(db, idx)
     for k in tb:
         torch.testing.assert_close(tm[k], tb[k], atol=1e-4, rtol=0)
@@ -75,7 +72,7 @@ def test_batches_mirror_half_and_keep_labels_consistent(tmp_path):
 def test_train_smoke_saves_loadable_weights(tmp_path):
     data = tmp_path / "set.npz"
     build(4, 2, seed=5, out=data, size=32)
-    out = tmp_path / "w.safetensors"
+    out = tmp_path / "oracle"
     train(str(data), str(out), epochs=2, p=2, k=2, width=4, val=str(data), val_every=0.0)
     net = oracle.load(out)
     assert net.config["width"] == 4

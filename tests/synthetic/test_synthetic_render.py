@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthetic import HeadParams, Pose, make_pair, project_landmarks, render, sample_params
-from synthetic.renderer import ffhq_quad
+from sgtcore.ffhq import ffhq_frame
 
 SIZE = 96
 
@@ -58,7 +58,7 @@ def test_landmarks_inside_head_and_ordered(frontal):
 
 
 def test_ffhq_framing(frontal):
-    c, x, qsize = ffhq_quad(frontal.landmarks.astype(float))
+    c, x, qsize = ffhq_frame(frontal.landmarks)
     np.testing.assert_allclose(c, [SIZE / 2, SIZE / 2], atol=0.5)
     assert qsize == pytest.approx(SIZE, rel=0.01) and abs(x[1]) < 0.01 * SIZE
     eyes_y = frontal.landmarks[36:48, 1].mean() / SIZE
