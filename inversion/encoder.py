@@ -118,7 +118,7 @@ def delta_norm(delta: torch.Tensor) -> torch.Tensor:
     return delta.norm(dim=2).sum(1).mean()
 
 
-def encoder_for(G: torch.nn.Module, **kwargs) -> Encoder:
+def encoder_for(G: Generator, **kwargs) -> Encoder:
     """A fresh encoder sized for generator `G` (kwargs: other `EncoderConfig` fields)."""
     cfg = EncoderConfig(img_resolution=G.img_resolution, num_ws=G.num_ws, w_dim=G.w_dim, **kwargs)
     return Encoder(cfg, w_avg=G.w_avg).to(G.w_avg.device)

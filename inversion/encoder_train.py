@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stylegan import fingerprint
+from stylegan import Discriminator, Generator, fingerprint
 from stylegan.train import close_distributed, init_distributed, sample_ws, wrap_ddp
 
 from .encoder import Encoder, delta_norm, encoder_for, save_encoder
@@ -47,7 +47,7 @@ class EncoderTrainConfig:
 
 
 @torch.no_grad()
-def sample(G: torch.nn.Module, n: int, gen: torch.Generator, mixing_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(G: Generator, n: int, gen: torch.Generator, mixing_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Generated images `[n, 3, R, R]` (random noise) and their true ws `[n, num_ws, w_dim]`, with
     style mixing so that the encoder sees codes off the W manifold too."""
     ws = sample_ws(G, n, gen, mixing_prob)
@@ -55,7 +55,7 @@ def sample(G: torch.nn.Module, n: int, gen: torch.Generator, mixing_prob: float)
 
 
 @torch.no_grad()
-def evaluate(G: torch.nn.Module, encoder: Encoder, num: int = 64, seed: int = 10_000) -> dict[str, float]:
+def evaluate(G: Generator, encoder: Encoder, num: int = 64, seed: int = 10_000) -> dict[str, float]:
     """Mean PSNR of `G.synthesis(encoder(img))` vs img on held-out samples (no mixing), and latent MSE."""
     gen = torch.Generator().manual_seed(seed)
     p, lat = [], []
@@ -67,8 +67,8 @@ def evaluate(G: torch.nn.Module, encoder: Encoder, num: int = 64, seed: int = 10
     return {"psnr": float(torch.cat(p).mean()), "latent_mse": float(torch.cat(lat).mean())}
 
 
-def train_encoder(G: torch.nn.Module, outdir: str | os.PathLike, cfg: EncoderTrainConfig | None = None,
-                  D: torch.nn.Module | None = None, progress: bool = True, network: str = "") -> Encoder:
+def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConfig | None = None,
+                  D: Discriminator | None = None, progress: bool = True, network: str = "") -> Encoder:
     """Train an encoder for `G` and save it to `outdir` (config.json + model.safetensors + log.jsonl).
 
     Args:

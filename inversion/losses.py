@@ -19,9 +19,13 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from stylegan import Discriminator
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +155,7 @@ class DiscriminatorFeatureLoss(ReconstructionLoss):
 
     name = "dfeat+l2+msssim"
 
-    def __init__(self, D: torch.nn.Module, feature_weight: float = 1.0, l2_weight: float = 1.0,
+    def __init__(self, D: Discriminator, feature_weight: float = 1.0, l2_weight: float = 1.0,
                  ssim_weight: float = 0.5):
         super().__init__()
         self.D = D.eval().requires_grad_(False)
@@ -199,7 +203,7 @@ class LPIPSLoss(ReconstructionLoss):
         return self.net(img, target).flatten(1).sum(1)
 
 
-def make_loss(kind: str = "auto", D: torch.nn.Module | None = None,
+def make_loss(kind: str = "auto", D: Discriminator | None = None,
               lpips_weights: str | os.PathLike | None = None) -> ReconstructionLoss:
     """Build a reconstruction loss.
 

@@ -21,7 +21,7 @@ import time
 import warnings
 import weakref
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Union
 
 import numpy as np
 import PIL.Image
@@ -29,12 +29,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from stylegan import Generator
+from stylegan import Discriminator, Generator
 from stylegan.images import from_uint8, to_uint8
 from stylegan.utils import assert_shape
 
 from .image_io import ImageLike, describe, load_image
 from .losses import ReconstructionLoss, make_loss, psnr
+
+if TYPE_CHECKING:  # encoder.py is imported lazily (only when a start needs it)
+    from .encoder import Encoder
 
 Space = Literal["w", "w+"]
 Preset = Literal["auto", "nvlabs"]
@@ -232,7 +235,7 @@ class ProjectionSettings:
 def resolve_settings(G: Generator, preset: str = "auto", *, space: Space | None = None, steps: int | None = None,
                      init: str | torch.Tensor | None = None, candidates: int | None = None, lr: float | None = None,
                      w_noise: float | None = None,
-                     encoder: torch.nn.Module | None = None) -> tuple[ProjectionSettings, torch.nn.Module | None]:
+                     encoder: Encoder | None = None) -> tuple[ProjectionSettings, Encoder | None]:
     """Fill in every setting not given from `preset` and find the encoder for init 'auto'.
 
     Returns:
@@ -277,7 +280,7 @@ def resolve_settings(G: Generator, preset: str = "auto", *, space: Space | None 
 
 
 def _initial_ws(G: Generator, init: str | torch.Tensor, space: Space, target: torch.Tensor,
-                loss_fn: ReconstructionLoss, encoder: torch.nn.Module | None, candidates: int,
+                loss_fn: ReconstructionLoss, encoder: Encoder | None, candidates: int,
                 seed: int) -> torch.Tensor:
     if isinstance(init, torch.Tensor):
         ws = init.detach().float().to(target.device)
@@ -315,9 +318,9 @@ def project(
     optimize_noise: bool | None = None,
     candidates: int | None = None,
     loss: str | ReconstructionLoss = "auto",
-    D: torch.nn.Module | None = None,
+    D: Discriminator | None = None,
     lpips_weights: str | os.PathLike | None = None,
-    encoder: torch.nn.Module | None = None,
+    encoder: Encoder | None = None,
     seed: int = 0,
     frame_every: int = 0,
     progress: bool = True,

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from sgtcore import modelio
 from sgtcore.errors import ArchitectureMismatchError, CorruptCheckpointError, UnknownFormatError
-from stylegan import fingerprint
+from stylegan import Discriminator, Generator, fingerprint
 from stylegan.utils import assert_shape
 
 from .losses import ReconstructionLoss, make_loss, psnr
@@ -34,12 +34,12 @@ class DeltaMismatchError(ArchitectureMismatchError, ValueError):
     """A PTI delta was made for a different base generator (a ValueError too, as it was first)."""
 
 
-def tunable_weights(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+def tunable_weights(G: Generator) -> dict[str, torch.Tensor]:
     """Synthesis conv and ToRGB weights `{name: [O, I, k, k]}` (names relative to `G.synthesis`)."""
     return {n: p for n, p in G.synthesis.named_parameters() if n.endswith(".weight") and p.ndim == 4}
 
 
-def tunable_biases(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+def tunable_biases(G: Generator) -> dict[str, torch.Tensor]:
     """Biases of the same layers `{name: [O]}`."""
     return {n[:-len("weight")] + "bias": dict(G.synthesis.named_parameters())[n[:-len("weight")] + "bias"]
             for n in tunable_weights(G)}
@@ -67,7 +67,7 @@ class PTIDelta:
     history: dict
     image: torch.Tensor | None = None
 
-    def overrides(self, G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    def overrides(self, G: Generator) -> dict[str, torch.Tensor]:
         """`{name: tuned tensor}` for `functional_call(G.synthesis, ...)` (differentiable in the factors)."""
         params = dict(G.synthesis.named_parameters())
         out = {n: params[n] + (a @ b).view_as(params[n]) for n, (a, b) in self.factors.items()}
@@ -127,7 +127,7 @@ def load_delta(path: str | os.PathLike) -> PTIDelta:
     return _from_tensors(bundle.tensors, bundle.generator, bundle.config.get("loss_name", ""))
 
 
-def apply_delta(G: torch.nn.Module, delta: PTIDelta | str | os.PathLike) -> torch.nn.Module:
+def apply_delta(G: Generator, delta: PTIDelta | str | os.PathLike) -> Generator:
     """A copy of G with the delta merged into its synthesis weights (G itself is unchanged).
 
     Raises:
@@ -147,7 +147,7 @@ def apply_delta(G: torch.nn.Module, delta: PTIDelta | str | os.PathLike) -> torc
 
 
 def pivotal_tuning(
-    G: torch.nn.Module,
+    G: Generator,
     target: TargetLike,
     pivot: torch.Tensor,
     noise: dict[str, torch.Tensor] | None = None,
@@ -155,7 +155,7 @@ def pivotal_tuning(
     lr: float = 1e-2,
     rank: int = 4,
     loss: str | ReconstructionLoss = "auto",
-    D: torch.nn.Module | None = None,
+    D: Discriminator | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> PTIDelta:

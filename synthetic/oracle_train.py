@@ -68,7 +68,7 @@ def mirror(x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     """Left-right mirror of full frames ``[N, 3, H, W]`` and their :func:`targets`.
 
     The heads are mirror-symmetric, so a mirrored render is the render of the mirrored
-    parameters (tested in ``tests/test_synthetic_oracle_train.py``).
+    parameters (tested in ``tests/synthetic/test_synthetic_oracle_train.py``).
     """
     sign = torch.tensor([-1.0, 1.0, -1.0])
     lm = tgt["landmarks"].view(len(x), 68, 2)[:, LANDMARK_MIRROR].clone()

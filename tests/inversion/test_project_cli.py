@@ -89,3 +89,22 @@ def test_encoder_init_from_the_cli(network, tmp_path):
 
     hist = json.loads((out / "face1" / "history.json").read_text())
     assert hist["init"] == "encoder" and hist["lr"][1] > 0 and max(hist["lr"]) <= 0.05
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], dict(preset="auto", space="w+", steps=2, init="w_avg", candidates=16, lr=0.1, w_noise=0.0)),
+    (["--preset", "nvlabs"], dict(preset="nvlabs", space="w", steps=2, init="w_avg", candidates=0, lr=0.1,
+                                  w_noise=0.05)),
+    (["--preset", "nvlabs", "--space", "w+", "--lr", "0.2"], dict(preset="nvlabs", space="w+", steps=2,
+                                                                   init="w_avg", candidates=0, lr=0.2, w_noise=0.05)),
+])
+def test_cli_takes_the_library_defaults(network, tmp_path, args, expected):
+    """The CLI adds no policy: what it runs is `inversion.resolve_settings` of what the user typed."""
+    import json
+
+    net, imgs = network
+    r = CliRunner().invoke(main, ["project", str(imgs / "face0.png"), "--network", str(net), "--outdir",
+                                  str(tmp_path), "--steps", "2", "--loss", "l2", *args])
+    assert r.exit_code == 0, r.output
+    hist = json.loads((tmp_path / "face0" / "history.json").read_text())
+    assert hist["settings"] == expected and "projecting with" in r.output

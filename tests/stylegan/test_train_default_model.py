@@ -1,6 +1,6 @@
 """The shipped default model `synthheads`: loads by name with nothing downloaded, and its outputs match the
 statistics recorded when the weights were committed (regenerate EXPECTED with `python
-tests/test_train_default_model.py` after re-exporting the weights)."""
+tests/stylegan/test_train_default_model.py` after re-exporting the weights)."""
 import json
 
 import pytest
