@@ -144,7 +144,7 @@ def load_encoder(directory: str | os.PathLike, G: Generator | None = None,
     """Load an encoder written by `save_encoder` (or in the first, pre-`format` layout), in eval mode.
 
     Args:
-        directory: the encoder folder.
+        directory: the encoder folder, or a registered encoder name (`sgtcore.registry.names('encoder')`).
         G: if given, check that the encoder fits it (resolution, num_ws, w_dim, recorded fingerprint, w_avg).
         device: where to put it.
 
@@ -153,6 +153,15 @@ def load_encoder(directory: str | os.PathLike, G: Generator | None = None,
         generator. CorruptCheckpointError, UnknownFormatError: see `sgtcore.modelio.load`.
     """
     directory = Path(directory)
+    if not directory.exists():
+        if len(directory.parts) == 1 and str(directory) in registry.names("encoder"):
+            directory = registry.find("encoder", str(directory))  # a registered name, e.g. 'synthheads_encoder'
+        else:
+            # usually a relative path typed for another working directory: say so, and how to avoid it
+            raise FileNotFoundError(
+                f"{directory}: no such folder (resolved to {directory.absolute()} from the working directory "
+                f"{Path.cwd()}); load a shipped or registered encoder by name instead "
+                f"({', '.join(registry.names('encoder')) or 'none registered'}), or use find_encoder(G)")
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"{directory}: no config.json; train an encoder with `sgt train-encoder`")
     if G is not None:  # sizes first: the clearest message, before any weights are read

@@ -62,7 +62,14 @@ class TFNetworkStub:
 
 def _load_storage_from_bytes(b: bytes):
     # torch.storage._load_from_bytes would call torch.load(weights_only=False) on attacker bytes.
-    return torch.load(io.BytesIO(b), weights_only=True)
+    try:
+        return torch.load(io.BytesIO(b), weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "GLOBAL" in msg or "global" in msg:  # torch's weights-only unpickler refused a callable
+            raise UnsafeCheckpointError(f"refusing embedded storage bytes that name code "
+                                        f"({msg.strip().splitlines()[-1][:200]})") from exc
+        raise
 
 
 def _numpy_allowed() -> dict[tuple[str, str], Any]:

@@ -72,6 +72,17 @@ def test_save_load_roundtrip_and_guards(trained, tmp_path):
         load_encoder(out, G=stylegan.Generator(**{**SMALL, "img_resolution": 16}))
     with pytest.raises(FileNotFoundError, match="train-encoder"):
         load_encoder(tmp_path)
+
+
+def test_load_encoder_relative_path_from_elsewhere_and_by_name(tmp_path, monkeypatch):
+    """A shipped path typed relative to the repository, run from another folder: the error names the
+    working directory and the registered names, not 'train an encoder'; the name itself works anywhere."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="working directory") as err:
+        load_encoder("inversion/weights/synthheads_encoder")
+    assert "synthheads_encoder" in str(err.value) and "train-encoder" not in str(err.value)
+    enc = load_encoder("synthheads_encoder")
+    assert enc.config.num_ws == stylegan.load("synthheads").num_ws
     assert save_encoder(enc, tmp_path / "copy").joinpath("config.json").is_file()
 
 

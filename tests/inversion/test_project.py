@@ -12,8 +12,8 @@ import torch
 import inversion
 import stylegan
 from inversion.losses import make_loss, ms_ssim, psnr, ssim
-from inversion.projection import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers, prepare_target,
-                               project, render, resolve_settings, w_stats)
+from inversion.projection import (ProjectionError, TargetResizedWarning, lr_schedule, noise_buffers,
+                                  noise_regularizer, prepare_target, project, render, resolve_settings, w_stats)
 from conftest import SMALL
 
 
@@ -173,3 +173,38 @@ def test_losses_and_metrics(G, targets):
         make_loss("lpips", lpips_weights="/nonexistent/vgg16.pth")
     with pytest.raises(ValueError, match="discriminator"):
         make_loss("dfeat+l2+msssim")
+
+
+def _noise_reg_float64(maps):
+    """Karras et al. 2020 Eq. 4 written out in NumPy float64: for each map and each level of its 2x2
+    average pyramid down to 8x8, the squared mean products with the left and the upper neighbour
+    (wrapping around)."""
+    total = 0.0
+    for a in maps:
+        a = np.asarray(a, dtype=np.float64)
+        while True:
+            h, w = a.shape
+            left = np.array([[a[i, j] * a[i, (j - 1) % w] for j in range(w)] for i in range(h)]).mean()
+            up = np.array([[a[i, j] * a[(i - 1) % h, j] for j in range(w)] for i in range(h)]).mean()
+            total += left ** 2 + up ** 2
+            if h <= 8:
+                break
+            a = a.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    return total
+
+
+def test_noise_regularizer_against_float64_formula():
+    rng = np.random.RandomState(0)
+    stripes = np.where(np.arange(16)[:, None] % 2 == 0, 1.0, -1.0) * np.ones((1, 16))  # rows alternate
+    known = {"ones": (np.ones((16, 16)), 4.0),   # both terms 1 at 16 and at 8 px
+             "rows": (stripes, 2.0),             # left +1, up -1 at 16 px; pooled to zero at 8 px
+             "cols": (stripes.T, 2.0)}
+    for name, (a, value) in known.items():
+        assert _noise_reg_float64([a]) == value
+        got = noise_regularizer({name: torch.from_numpy(a)}).item()
+        assert abs(got - value) <= 1e-12, (name, got, value)
+    maps = [rng.randn(r, r) + 0.3 * np.roll(rng.randn(r, r), 1, axis=0) for r in (4, 8, 16, 32)]
+    got = noise_regularizer({str(i): torch.from_numpy(m) for i, m in enumerate(maps)}).item()
+    assert abs(got - _noise_reg_float64(maps)) <= 1e-12 * max(1.0, got)
+    got32 = noise_regularizer({str(i): torch.from_numpy(m).float() for i, m in enumerate(maps)}).item()
+    assert abs(got32 - _noise_reg_float64(maps)) <= 1e-5 * max(1.0, got)

@@ -1,5 +1,6 @@
 """Independent transcription of NVlabs' StyleGAN2 generator (stylegan2-ada-pytorch, eval mode:
-fused grouped modulated conv), as plain functions over an NVlabs-named parameter dict.
+fused grouped modulated conv) and resnet discriminator, as plain functions over an NVlabs-named
+parameter dict.
 
 Test-only: imports nothing from the library, so a naming or convention bug there shows up as a
 mismatch here. Parameters are created here too (`init_params`), in NVlabs' shapes."""
@@ -145,3 +146,92 @@ def synthesis(p, ws, img_resolution=32, conv_clamp=None, noise_mode="const"):
         y = _bias_act(y, p[q + "bias"], "linear", 1.0, conv_clamp)
         img = y if img is None else img + y
     return img
+
+
+# ---- discriminator (stylegan2-ada-pytorch `Discriminator`, architecture 'resnet', c_dim 0) ----
+
+def init_d_params(img_resolution=32, channel_base=512, channel_max=32, img_channels=3, mbstd_num_channels=1, seed=0):
+    """Random NVlabs-named discriminator parameters (filters omitted: they are fixed buffers)."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s, scale=1.0: torch.randn(*s, generator=g) * scale  # noqa: E731
+    p = {}
+    block_res = [2 ** i for i in range(int(np.log2(img_resolution)), 2, -1)]
+    for res in block_res:
+        tmp, out = channels(res, channel_base, channel_max), channels(res // 2, channel_base, channel_max)
+        b = f"b{res}."
+        if res == img_resolution:
+            p[b + "fromrgb.weight"], p[b + "fromrgb.bias"] = r(tmp, img_channels, 1, 1), r(tmp, scale=0.2)
+        p[b + "conv0.weight"], p[b + "conv0.bias"] = r(tmp, tmp, 3, 3), r(tmp, scale=0.2)
+        p[b + "conv1.weight"], p[b + "conv1.bias"] = r(out, tmp, 3, 3), r(out, scale=0.2)
+        p[b + "skip.weight"] = r(out, tmp, 1, 1)
+    c4 = channels(4, channel_base, channel_max)
+    p["b4.conv.weight"], p["b4.conv.bias"] = r(c4, c4 + mbstd_num_channels, 3, 3), r(c4, scale=0.2)
+    p["b4.fc.weight"], p["b4.fc.bias"] = r(c4, c4 * 16), r(c4, scale=0.2)
+    p["b4.out.weight"], p["b4.out.bias"] = r(1, c4), r(1, scale=0.2)
+    return p
+
+
+def _fir_filter():
+    f = torch.tensor([1.0, 3, 3, 1])
+    return f.ger(f) / f.ger(f).sum()
+
+
+def _d_conv(p, q, x, act="lrelu", down=1, gain=1.0, clamp=None):
+    """NVlabs Conv2dLayer: weight x 1/sqrt(fan_in); with down=2 the FIR filter runs first (padded by
+    (k//2) + 1 per side), then a stride-2 conv (conv2d_resample's 'downsampling only' path)."""
+    w = p[q + "weight"]
+    o, i, kh, kw = w.shape
+    w = w * (1 / np.sqrt(i * kh * kw))
+    if down == 2:
+        pad = kh // 2 + 1
+        x = _upfirdn2d(x, _fir_filter(), pad=(pad, pad, pad, pad))
+        x = F.conv2d(x, w, stride=2)
+    else:
+        x = F.conv2d(x, w, padding=kh // 2)
+    b = p.get(q + "bias")
+    if b is None:
+        b = torch.zeros(o)
+    act_gain = SQRT2 if act == "lrelu" else 1.0
+    return _bias_act(x, b, act, act_gain * gain, clamp * gain if clamp is not None else None)
+
+
+def minibatch_std(x, group_size=4, num_channels=1):
+    """Per sample n: the std over its group {j, j + N/G, j + 2N/G, ...} (j = n mod N/G), each of the
+    `num_channels` channel groups averaged over its channels and pixels, appended as constant maps.
+    Written with explicit index sets (NVlabs does it with one reshape)."""
+    n, c, h, w = x.shape
+    g = n if group_size is None else min(group_size, n)
+    m = n // g
+    assert m * g == n
+    stat = torch.empty(n, num_channels)
+    for j in range(m):
+        members = [j + k * m for k in range(g)]
+        grp = x[members]  # [G, C, H, W]
+        std = ((grp - grp.mean(0)).square().mean(0) + 1e-8).sqrt()  # [C, H, W]
+        per = std.reshape(num_channels, c // num_channels, h, w).mean(dim=[1, 2, 3])
+        stat[members] = per
+    return torch.cat([x, stat[:, :, None, None].expand(n, num_channels, h, w)], dim=1)
+
+
+def discriminator(p, img, conv_clamp=None, mbstd_group_size=4, mbstd_num_channels=1):
+    """Logits `[N, 1]` and `{res // 2: output of block res}` of NVlabs' resnet discriminator."""
+    r = img.shape[-1]
+    x = None
+    feats = {}
+    for res in [2 ** i for i in range(int(np.log2(r)), 2, -1)]:
+        b = f"b{res}."
+        if x is None:
+            x = _d_conv(p, b + "fromrgb.", img, clamp=conv_clamp)
+        y = _d_conv(p, b + "skip.", x, act="linear", down=2, gain=np.sqrt(0.5))
+        x = _d_conv(p, b + "conv0.", x, clamp=conv_clamp)
+        x = _d_conv(p, b + "conv1.", x, down=2, gain=np.sqrt(0.5), clamp=conv_clamp)
+        x = y + x  # residual: each branch carries gain sqrt(1/2)
+        feats[res // 2] = x
+    if mbstd_num_channels:
+        x = minibatch_std(x, mbstd_group_size, mbstd_num_channels)
+    x = _d_conv(p, "b4.conv.", x, clamp=conv_clamp)
+    x = x.flatten(1)
+    fw = p["b4.fc.weight"]
+    x = _bias_act(x.matmul((fw / np.sqrt(fw.shape[1])).t()), p["b4.fc.bias"], "lrelu", SQRT2, None)
+    ow = p["b4.out.weight"]
+    return x.matmul((ow / np.sqrt(ow.shape[1])).t()) + p["b4.out.bias"], feats

@@ -119,21 +119,48 @@ def persistent_tree(params: dict[str, torch.Tensor], init_kwargs: dict, ns, modu
     return build(tree, "")
 
 
+def training_weights(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stand-in for the non-EMA training generator `G` (or TF `G`) of a snapshot: same shapes as the
+    EMA weights `params`, different values (filters kept), so a loader that picks it is caught."""
+    return {k: v if k.endswith("resample_filter") else v + 0.5 for k, v in params.items()}
+
+
 def nvlabs_snapshot(params: dict[str, torch.Tensor], init_kwargs: dict, module_src: str = "",
                     d_params: dict | None = None, d_kwargs: dict | None = None, extra_state: dict | None = None,
-                    nested_extra: dict | None = None) -> bytes:
-    """Bytes of a StyleGAN2-ADA `network-snapshot-*.pkl`: `{G, D, G_ema, augment_pipe, training_set_kwargs}`."""
+                    nested_extra: dict | None = None, g_params: dict | None = None) -> bytes:
+    """Bytes of a StyleGAN2-ADA `network-snapshot-*.pkl`: `{G, D, G_ema, augment_pipe, training_set_kwargs}`.
+
+    `params` go to `G_ema`; `G` holds `g_params` (default `training_weights(params)`), as in real snapshots."""
     with fake_modules() as ns:
-        g = persistent_tree(params, init_kwargs, ns, module_src, extra_state=extra_state, nested_extra=nested_extra)
+        g_ema = persistent_tree(params, init_kwargs, ns, module_src, extra_state=extra_state,
+                                nested_extra=nested_extra)
+        g = persistent_tree(training_weights(params) if g_params is None else g_params, init_kwargs, ns, module_src)
         d = persistent_tree(d_params, d_kwargs or {}, ns, module_src, is_d=True) if d_params else None
-        snap = {"G": g, "D": d, "G_ema": g, "augment_pipe": None,
+        snap = {"G": g, "D": d, "G_ema": g_ema, "augment_pipe": None,
                 "training_set_kwargs": ns.EasyDict(resolution=init_kwargs.get("img_resolution"))}
         return pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def tf_snapshot(params: dict[str, torch.Tensor], static_kwargs: dict) -> bytes:
     """Bytes of an original TF StyleGAN2 pickle `(G, D, Gs)`, built from NVlabs-named `params` by the
-    inverse of NVlabs' legacy converter (TF conv weights `[kh, kw, I, O]`, Conv0_up flipped, mod_bias - 1)."""
+    inverse of NVlabs' legacy converter (TF conv weights `[kh, kw, I, O]`, Conv0_up flipped, mod_bias - 1).
+    `Gs` (the EMA generator) holds `params`; the training `G` holds `training_weights(params)`."""
+    with fake_modules() as ns:
+        gs = _tf_generator(params, static_kwargs, ns)
+        g = _tf_generator(training_weights(params), static_kwargs, ns)
+        d = _tf_net(ns, "D", [])
+        return pickle.dumps((g, d, gs), protocol=2)
+
+
+def _tf_net(ns, name, variables, components=None, kwargs=None):
+    n = ns.Network()
+    n._state = dict(version=4, name=name, static_kwargs=kwargs or {}, components=components or {},
+                    build_module_src="import os\nos.system('echo should-not-run')",
+                    build_func_name="G_main", variables=variables)
+    return n
+
+
+def _tf_generator(params: dict[str, torch.Tensor], static_kwargs: dict, ns):
     def a(t):
         return t.detach().numpy().astype(np.float32)
 
@@ -165,18 +192,8 @@ def tf_snapshot(params: dict[str, torch.Tensor], static_kwargs: dict) -> bytes:
                        (f"{r}x{r}/ToRGB/bias", a(params[q + "bias"])),
                        (f"{r}x{r}/ToRGB/mod_weight", a(params[q + "affine.weight"]).T),
                        (f"{r}x{r}/ToRGB/mod_bias", a(params[q + "affine.bias"]) - 1)]
-    with fake_modules() as ns:
-        def net(name, variables, components=None, kwargs=None):
-            n = ns.Network()
-            n._state = dict(version=4, name=name, static_kwargs=kwargs or {}, components=components or {},
-                            build_module_src="import os\nos.system('echo should-not-run')",
-                            build_func_name="G_main", variables=variables)
-            return n
-
-        gs = net("G", top_vars, {"mapping": net("G_mapping", mapping_vars), "synthesis": net("G_synthesis", synth_vars)},
-                 static_kwargs)
-        d = net("D", [])
-        return pickle.dumps((gs, d, gs), protocol=2)
+    return _tf_net(ns, "G", top_vars, {"mapping": _tf_net(ns, "G_mapping", mapping_vars),
+                                       "synthesis": _tf_net(ns, "G_synthesis", synth_vars)}, static_kwargs)
 
 
 class Payload:

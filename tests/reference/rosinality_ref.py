@@ -1,5 +1,6 @@
-"""Independent transcription of rosinality/stylegan2-pytorch's generator forward (fused path), over
-a rosinality-named state dict it creates itself (`init_params`). Test-only; no library imports."""
+"""Independent transcription of rosinality/stylegan2-pytorch's generator forward (fused path) and
+discriminator, over rosinality-named state dicts it creates itself (`init_params`, `init_d_params`).
+Test-only; no library imports."""
 from __future__ import annotations
 
 import math
@@ -139,3 +140,71 @@ def forward(sd, latent, size=32):
         skip = to_rgb(f"to_rgbs.{k}", out, latent[:, i + 2], skip)
         i += 2
     return skip
+
+
+# ---- discriminator (rosinality `Discriminator`: ConvLayer / ResBlock / stddev / EqualLinear) ----
+
+def init_d_params(size=32, channels=None, seed=0):
+    """Random rosinality-named discriminator state dict (with the Blur kernels it stores)."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s, scale=1.0: torch.randn(*s, generator=g) * scale  # noqa: E731
+    ch = channels or channel_table(size)
+    sd = {"convs.0.0.weight": r(ch[size], 3, 1, 1), "convs.0.1.bias": r(ch[size], scale=0.2)}
+    log_size = int(math.log2(size))
+    cin = ch[size]
+    for j, i in enumerate(range(log_size, 2, -1), start=1):
+        cout = ch[2 ** (i - 1)]
+        p = f"convs.{j}."
+        sd[p + "conv1.0.weight"], sd[p + "conv1.1.bias"] = r(cin, cin, 3, 3), r(cin, scale=0.2)
+        sd[p + "conv2.0.kernel"] = _make_kernel([1, 3, 3, 1])
+        sd[p + "conv2.1.weight"], sd[p + "conv2.2.bias"] = r(cout, cin, 3, 3), r(cout, scale=0.2)
+        sd[p + "skip.0.kernel"] = _make_kernel([1, 3, 3, 1])
+        sd[p + "skip.1.weight"] = r(cout, cin, 1, 1)
+        cin = cout
+    sd["final_conv.0.weight"], sd["final_conv.1.bias"] = r(ch[4], cin + 1, 3, 3), r(ch[4], scale=0.2)
+    sd["final_linear.0.weight"], sd["final_linear.0.bias"] = r(ch[4], ch[4] * 16), r(ch[4], scale=0.2)
+    sd["final_linear.1.weight"], sd["final_linear.1.bias"] = r(1, ch[4]), r(1, scale=0.2)
+    return sd
+
+
+def _fused_lrelu(x, bias):
+    return F.leaky_relu(x + bias.reshape(1, -1, *([1] * (x.ndim - 2))), 0.2) * SQRT2
+
+
+def _conv_layer(sd, prefix, x, k, downsample=False, activate=True):
+    """ConvLayer = [Blur(pad) if downsample] + EqualConv2d(stride 2 if downsample) + [FusedLeakyReLU]."""
+    i = 0
+    if downsample:
+        p = (4 - 2) + (k - 1)
+        x = _upfirdn2d_native(x, sd[f"{prefix}.{i}.kernel"], 1, 1, (p + 1) // 2, p // 2)
+        i += 1
+    w = sd[f"{prefix}.{i}.weight"]
+    x = F.conv2d(x, w * (1 / math.sqrt(w.shape[1] * k * k)), stride=2 if downsample else 1,
+                 padding=0 if downsample else k // 2)
+    if activate:
+        x = _fused_lrelu(x, sd[f"{prefix}.{i + 1}.bias"])
+    return x
+
+
+def discriminator(sd, img, stddev_group=4):
+    """Logits `[N, 1]` and `{resolution: output of each ResBlock}`."""
+    out = _conv_layer(sd, "convs.0", img, 1)
+    feats = {}
+    j = 1
+    while f"convs.{j}.conv1.0.weight" in sd:
+        p = f"convs.{j}."
+        y = _conv_layer(sd, p + "conv1", out, 3)
+        y = _conv_layer(sd, p + "conv2", y, 3, downsample=True)
+        skip = _conv_layer(sd, p + "skip", out, 1, downsample=True, activate=False)
+        out = (y + skip) / math.sqrt(2)
+        feats[out.shape[-1]] = out
+        j += 1
+    batch, channel, height, width = out.shape
+    group = min(batch, stddev_group)
+    std = out.view(group, -1, 1, channel, height, width)
+    std = torch.sqrt(std.var(0, unbiased=False) + 1e-8).mean([2, 3, 4], keepdim=True).squeeze(2)
+    out = torch.cat([out, std.repeat(group, 1, height, width)], 1)
+    out = _conv_layer(sd, "final_conv", out, 3).view(batch, -1)
+    w0, w1 = sd["final_linear.0.weight"], sd["final_linear.1.weight"]
+    out = _fused_lrelu(F.linear(out, w0 / math.sqrt(w0.shape[1])), sd["final_linear.0.bias"])
+    return F.linear(out, w1 / math.sqrt(w1.shape[1]), sd["final_linear.1.bias"]), feats

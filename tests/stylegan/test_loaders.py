@@ -45,6 +45,23 @@ def test_nvlabs_ada_snapshot_loads_without_running_module_src(tmp_path, small_pa
     _check_matches_reference(G, small_params, conv_clamp=256)
 
 
+@pytest.mark.parametrize("fmt", ["nvlabs", "tf"])
+def test_snapshots_give_the_ema_generator_not_the_training_one(tmp_path, small_params, fmt):
+    """Snapshots hold G (training) and G_ema (TF: G and Gs) with different weights: the EMA one must come back."""
+    path = tmp_path / f"{fmt}.pkl"
+    if fmt == "nvlabs":
+        path.write_bytes(pickles.nvlabs_snapshot(small_params, ADA_KWARGS))
+    else:
+        path.write_bytes(pickles.tf_snapshot(small_params, dict(latent_size=32, dlatent_size=32, resolution=32,
+                                                                mapping_layers=2, fmap_base=256, fmap_max=32)))
+    sd = stylegan.load(path).state_dict()
+    training = pickles.training_weights(small_params)
+    for k, v in small_params.items():
+        if not k.endswith("resample_filter"):
+            assert torch.equal(sd[k], v), k
+            assert not torch.equal(sd[k], training[k]), k
+
+
 def test_stylegan3_repo_stylegan2_pickle_with_flat_kwargs(tmp_path, small_params):
     kwargs = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
                   channel_base=512, channel_max=32, num_fp16_res=0, conv_clamp=None)
@@ -209,7 +226,6 @@ def test_rosinality_discriminator_matches_nvlabs_layout(tmp_path):
 
 
 def test_ours_round_trip_and_rosinality_round_trip_are_exact(tmp_path, small_params):
-    G = stylegan.load_pretrained  # noqa: F841 (API presence)
     from stylegan.formats.infer import build_generator
 
     G = build_generator(small_params, "params")
@@ -266,7 +282,7 @@ def test_storage_bytes_are_not_unpickled_unsafely(tmp_path):
     evil = pickles.Payload(torch.storage._load_from_bytes, inner.getvalue())
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"G_ema": evil}))
-    with pytest.raises(Exception):
+    with pytest.raises(UnsafeCheckpointError, match="refusing"):
         stylegan.load(path)
     assert not canary.exists()
 

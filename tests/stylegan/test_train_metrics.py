@@ -58,5 +58,18 @@ def test_cli_floor_set_is_disjoint_and_reported(setup):
     m = json.loads(out.read_text())
     assert m["floor_range"] == [7, 11] and m["num_real_eval"] == 4 and m["num_real_floor"] == 4
     assert m["fd_samples_vs_renders"] > 0 and m["fd_renders_vs_renders"] >= 0
+    # the reported numbers are the distances between the right sets: recomputed from their parts
+    from stylegan.train.dataset import ImageDataset
+    from stylegan.train.metrics import generate, oracle_outputs
+    from synthetic import oracle as oracle_mod
+
+    orc, ds = oracle_mod.load(), ImageDataset(str(setup / "images"))
+    G = stylegan.load(setup / "G")
+    with torch.no_grad():
+        fake = oracle_outputs(orc, generate(G, 4))["features"]
+        held = oracle_outputs(orc, ds.batch(torch.arange(2, 6)))["features"]
+        floor = oracle_outputs(orc, ds.batch(torch.arange(7, 11)))["features"]
+    assert m["fd_samples_vs_renders"] == pytest.approx(frechet_distance(fake, held), rel=1e-5, abs=1e-6)
+    assert m["fd_renders_vs_renders"] == pytest.approx(frechet_distance(floor, held), rel=1e-5, abs=1e-6)
     bad = CliRunner().invoke(main, args + ["--real-start", "2", "--floor-start", "4"])
     assert bad.exit_code != 0 and "overlaps" in bad.output

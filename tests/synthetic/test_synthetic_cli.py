@@ -50,3 +50,21 @@ def test_bad_options(tmp_path):
     assert r.invoke(render, ["--outdir", str(tmp_path), "--size", "8"]).exit_code == 2
     res = r.invoke(render, ["--outdir", str(tmp_path), "--dataset", "2", "--pairs", "yaw"])
     assert res.exit_code == 2 and "cannot be combined" in res.output
+
+
+def test_output_does_not_depend_on_workers(tmp_path):
+    """README: item i uses default_rng([seed, i]), so 1 and 2 workers write the same files."""
+    outs = {}
+    for w in (1, 2):
+        out = tmp_path / f"w{w}"
+        res = CliRunner().invoke(render, ["--dataset", "4", "--size", "32", "--outdir", str(out), "--seed", "5",
+                                          "--workers", str(w)])
+        assert res.exit_code == 0, res.output
+        outs[w] = out
+    files = sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
+    assert len(files) == 5 and files == sorted(p.relative_to(outs[2]) for p in outs[2].rglob("*") if p.is_file())
+    for f in files:
+        if f.suffix == ".png":
+            assert np.array_equal(np.asarray(Image.open(outs[1] / f)), np.asarray(Image.open(outs[2] / f))), f
+        else:
+            assert json.loads((outs[1] / f).read_text()) == json.loads((outs[2] / f).read_text()), f

@@ -58,12 +58,12 @@ def test_yaw_is_measured(net):
 
 @pytest.mark.parametrize("size", [128, 64])
 def test_learned_expressions_are_measured(net, size):
-    # the first oracle answered "neutral" for everything but mouth_open; mouth_open and brow_raise
-    # at full strength must now read clearly above the neutral render of the same head (smile and
-    # frown are not learned yet, see README)
+    # the first oracle answered "neutral" for everything but mouth_open; mouth_open, brow_raise and
+    # smile at full strength must now read clearly above the neutral render of the same head (frown
+    # is only partly learned, see README)
     rng = np.random.default_rng(5)
     base = HeadParams(identity=sample_identity(rng), pose=Pose(yaw=15.0, pitch=5.0, roll=-5.0))
-    names = ("mouth_open", "brow_raise")
+    names = ("mouth_open", "brow_raise", "smile")
     plist = [base] + [base.replace(expression=Expression(**{k: 1.0})) for k in names]
     with torch.no_grad():
         out = net.predict(_batch(plist, size))
