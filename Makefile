@@ -10,8 +10,8 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/sgt generate --network synthheads --seeds 0-7 --trunc 0.7 --outdir out/demo
+demo: $(STAMP)  ## the Gradio demo on the default model; prints its URL (http://127.0.0.1:7860)
+	$(VENV)/bin/sgt demo --network synthheads
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

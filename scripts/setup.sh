@@ -4,17 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs="libegl1 libegl-mesa0 libgl1 libosmesa6 libgles2"
-missing=""
-for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
+# apt_install [apt-get options] -- PACKAGES: installs those not installed yet (as root; else says how).
+apt_install() {
+    local opts=() missing=""
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done; shift
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    [ -n "$missing" ] || return 0
     if [ "$(id -u)" = 0 ]; then
         echo "[setup] apt-get install$missing"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+        [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" $missing >/dev/null
     else
-        echo "[setup] missing Debian packages:$missing (run: sudo apt-get install$missing)" >&2
+        echo "[setup] missing Debian packages:$missing (run: sudo apt-get install${opts[*]:+ ${opts[*]}}$missing)" >&2
     fi
-fi
+}
+# headless OpenGL for synthetic/ (Mesa's software rasteriser)
+apt_install -- libegl1 libegl-mesa0 libgl1 libosmesa6 libgles2
+# the browser the demo's end-to-end test drives (pip playwright downloads none); recommends would add
+# ~100 desktop packages, the fonts are the one the screenshots need
+apt_install --no-install-recommends -- chromium fonts-liberation
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from .pairs import make_pair
 from .params import sample_params
-from .renderer import render
+from .renderer import Render, render
 
 PAIR_ROWS = (
     ("yaw", 0.6),
@@ -49,21 +49,23 @@ def heads_sheet(n: int = 24, size: int = 128, seed: int = 0, cols: int = 8) -> I
     return grid([render(sample_params(np.random.default_rng([seed, i])), size).image for i in range(n)], cols)
 
 
+def draw_landmarks(r: Render, radius: float = 1.6) -> np.ndarray:
+    """The render with its 68 landmarks (jaw red, brows/nose green, eyes/mouth blue) and mask outline
+    (yellow) drawn on it: uint8 ``[H, W, 3]``."""
+    im = Image.fromarray(r.image)
+    d = ImageDraw.Draw(im)
+    edge = r.mask ^ (np.roll(r.mask, 1, 0) & np.roll(r.mask, 1, 1))
+    for y, x in zip(*np.nonzero(edge)):
+        d.point((int(x), int(y)), fill=(255, 255, 0))
+    for k, (x, y) in enumerate(r.landmarks):
+        c = (255, 0, 0) if k < 17 else (0, 255, 0) if k < 36 else (0, 0, 255)
+        d.ellipse((x - radius, y - radius, x + radius, y + radius), fill=c)
+    return np.asarray(im)
+
+
 def landmarks_sheet(size: int = 192, seed: int = 100, n: int = 4) -> Image.Image:
-    """Renders with their 68 landmarks (jaw red, brows/nose green, eyes/mouth blue) and mask outline."""
-    ims = []
-    for i in range(n):
-        r = render(sample_params(np.random.default_rng([seed, i])), size)
-        im = Image.fromarray(r.image)
-        d = ImageDraw.Draw(im)
-        edge = r.mask ^ (np.roll(r.mask, 1, 0) & np.roll(r.mask, 1, 1))
-        for y, x in zip(*np.nonzero(edge)):
-            d.point((int(x), int(y)), fill=(255, 255, 0))
-        for k, (x, y) in enumerate(r.landmarks):
-            c = (255, 0, 0) if k < 17 else (0, 255, 0) if k < 36 else (0, 0, 255)
-            d.ellipse((x - 1.6, y - 1.6, x + 1.6, y + 1.6), fill=c)
-        ims.append(np.asarray(im))
-    return grid(ims, n)
+    """Renders with their 68 landmarks and mask outline (see :func:`draw_landmarks`)."""
+    return grid([draw_landmarks(render(sample_params(np.random.default_rng([seed, i])), size)) for i in range(n)], n)
 
 
 def pairs_sheet(size: int = 96, per_row: int = 3, seed: int = 0, label_w: int = 120) -> Image.Image:

@@ -28,10 +28,11 @@ def _args(command: str, network: str, tmp: Path) -> list[str]:
         "project": ["project", str(tmp / "face.png"), "--network", network, "--outdir", out, "--steps", "1"],
         "train": ["train", "--data", str(tmp / "data"), "--outdir", out, "--init-from", network],
         "train-encoder": ["train-encoder", "--network", network, "--outdir", out, "--steps", "1"],
+        "demo": ["demo", "--network", network],  # fails before anything is served
     }[command]
 
 
-TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder"]
+TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo"]
 
 
 @pytest.fixture

@@ -1,0 +1,205 @@
+"""The Gradio app: layout and wiring only. Every action is one function of `demos.handlers`; the
+functions here just unpack its result for the widgets and turn the library's input errors into
+`gr.Error` (a toast in the page, `AppError` in `gradio_client`).
+
+Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/render`,
+`/render_pair`. Edit and Swap tabs come with the `edits` package (marked below).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no version check, no telemetry
+
+import gradio as gr  # noqa: E402
+
+from . import handlers  # noqa: E402
+from .models import DemoModel  # noqa: E402
+
+#: All torch work shares one queue slot: on a small CPU two passes at once only slow each other down.
+TORCH = "torch"
+#: Renders run in the renderer's helper process, beside torch work.
+RENDER = "render"
+QUEUE_SIZE = 32           # waiting requests beyond this get HTTP 503
+MAX_FILE_SIZE = "10mb"    # larger uploads get HTTP 413 before any handler runs
+# png: WebP (the default) is lossy; the class scales small images (64 px) up to the box
+IMAGE = dict(type="numpy", format="png", interactive=False, height=256, elem_classes="sgt-image")
+CSS = ".sgt-note {font-size: 0.9em} .sgt-image img {width: 100%; height: 100%; object-fit: contain}"
+
+
+@contextlib.contextmanager
+def shown_errors(*paths: object) -> Iterator[None]:
+    """Re-raise the library's input errors as `gr.Error`, with upload paths shortened to file names."""
+    import stylegan
+    import synthetic
+
+    try:
+        yield
+    except (ValueError, OSError, stylegan.CheckpointError, synthetic.RendererUnavailable) as exc:
+        message = str(exc)
+        for p in paths:
+            if isinstance(p, (str, Path)) and str(p):
+                message = message.replace(str(p), Path(p).name)
+        raise gr.Error(message, print_exception=False) from exc
+
+
+def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: int | None = None) -> gr.Blocks:
+    """The demo's `gr.Blocks` (queue configured) for `model`'s networks.
+
+    Args:
+        examples: image files offered in the Invert tab.
+        invert_steps: projection steps (None: `inversion.project`'s default; tests pass a few).
+    """
+    import synthetic
+
+    G = model.get().G
+    with gr.Blocks(title="stylegan-toolkit demo", analytics_enabled=False) as demo:
+        gr.Markdown("# stylegan-toolkit\nGenerate, invert and render faces on CPU. "
+                    "Every action is also an API endpoint (see *Use via API* below).")
+        with gr.Row():
+            network = gr.Dropdown(model.names, value=model.default, label="Network", scale=1, elem_id="network",
+                                  interactive=len(model.names) > 1)
+            info = gr.Markdown(handlers.network_info(model), elem_classes="sgt-note")
+
+        # ------------------------------------------------------------------------------ Generate
+        with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+            with gr.Row():
+                with gr.Column():
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=handlers.MAX_SEED,
+                                     elem_id="gen-seed")
+                    psi = gr.Slider(0.0, 1.5, 0.7, step=0.05, label="Truncation ψ (1 = none)")
+                    noise_mode = gr.Radio(list(handlers.NOISE_MODES), value="const", label="Noise mode")
+                    with gr.Accordion("Style mixing", open=False):
+                        mix_seed = gr.Number(None, label="Mixing seed (empty: no mixing)", precision=0, minimum=0,
+                                             maximum=handlers.MAX_SEED)
+                        mix_from = gr.Slider(0, G.num_ws, 0, step=1, label="From layer")
+                        mix_to = gr.Slider(0, G.num_ws, 4, step=1, label="To layer (not included)")
+                    latent_in = gr.File(label="Or start from a latent file (.npz, optional)", file_types=[".npz"],
+                                        elem_id="gen-latent-in")
+                    gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                with gr.Column():
+                    gen_img = gr.Image(label="Image", elem_id="gen-image", **IMAGE)
+                    gen_info = gr.Markdown(elem_classes="sgt-note")
+                    gen_latent = gr.File(label="Latent (.npz, key 'w')", elem_id="gen-latent")
+
+        def generate(net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file):
+            with shown_errors(latent_file):
+                r = handlers.generate(model, net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file)
+            return r.image, str(r.latent_path), r.info
+
+        gr.on([gen_btn.click, seed.submit, psi.release, noise_mode.change], generate,
+              [network, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_in], [gen_img, gen_latent, gen_info],
+              api_name="generate", concurrency_id=TORCH, show_progress="minimal")
+
+        # -------------------------------------------------------------------------------- Invert
+        with gr.Tab("Invert", id="invert", elem_id="tab-invert"):
+            with gr.Row():
+                with gr.Column():
+                    photo = gr.File(label="Photo (JPEG, PNG, WebP; a face)", file_types=["image"],
+                                    elem_id="inv-photo")
+                    if examples:
+                        gr.Examples([[str(p)] for p in examples], [photo], label="Examples: synthetic heads and a "
+                                    "real photo (scikit-image's astronaut)")
+                    paste = gr.Checkbox(True, label="Paste the result back into the photo")
+                    inv_btn = gr.Button("Invert", variant="primary", elem_id="invert-btn")
+                with gr.Column():
+                    with gr.Row():
+                        aligned = gr.Image(label="Aligned crop", elem_id="inv-aligned", **IMAGE)
+                        recon = gr.Image(label="Reconstruction", elem_id="inv-recon", **IMAGE)
+                    psnr = gr.Number(label="PSNR (dB)", precision=2, interactive=False)
+                    inv_note = gr.Markdown(elem_classes="sgt-note", elem_id="inv-note")
+                    inv_latent = gr.File(label="Latent (.npz, key 'w', with noise maps)", elem_id="inv-latent")
+                    pasted = gr.Image(label="Pasted back", elem_id="inv-pasted", **IMAGE)
+
+        def invert(net, photo, paste, progress=gr.Progress(track_tqdm=True)):
+            with shown_errors(photo):
+                r = handlers.invert(model, net, photo, paste, steps=invert_steps)
+            return r.aligned, r.reconstruction, r.psnr, str(r.latent_path), r.pasted, r.note
+
+        inv_btn.click(invert, [network, photo, paste], [aligned, recon, psnr, inv_latent, pasted, inv_note],
+                      api_name="invert", concurrency_id=TORCH)
+
+        # ---------------------------------------------------------------------------------- Edit
+        # (coming with the `edits` package: sliders from edits.available(G), applied to a latent .npz)
+        # ---------------------------------------------------------------------------------- Swap
+        # (coming with the `edits` package: identity + attribute images, method lcr/ftm/blend)
+
+        # -------------------------------------------------------------------------------- Render
+        ranges = synthetic.param_ranges()
+        with gr.Tab("Render", id="render", elem_id="tab-render"):
+            with gr.Row():
+                with gr.Column():
+                    ident = gr.Number(0, label="Identity seed", precision=0, minimum=0, maximum=handlers.MAX_SEED,
+                                      elem_id="render-seed")
+                    size = gr.Radio([64, 128, 256, 512], value=256, label="Size (px)")
+                    sliders = []
+                    for group in ("expression", "pose", "lighting"):
+                        with gr.Accordion(group.capitalize(), open=group != "lighting"):
+                            for name, (lo, hi, default) in handlers.render_defaults().items():
+                                if ranges[name][0] == group:
+                                    sliders.append(gr.Slider(lo, hi, default, label=name.replace("_", " "),
+                                                             elem_id=f"render-{name}"))
+                    render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
+                with gr.Column():
+                    with gr.Row():
+                        head = gr.Image(label="Render", elem_id="render-image", **IMAGE)
+                        overlay = gr.Image(label="Landmarks and mask", elem_id="render-overlay", **IMAGE)
+                    with gr.Accordion("All parameters", open=False):
+                        params = gr.JSON(label="Parameters")
+            with gr.Accordion("One-attribute pairs", open=True):
+                with gr.Row():
+                    attribute = gr.Dropdown(list(synthetic.PAIR_ATTRIBUTES), value="smile", label="Attribute")
+                    pair_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=handlers.MAX_SEED)
+                    strength = gr.Slider(0.05, 1.0, 1.0, step=0.05, label="Strength")
+                    pair_btn = gr.Button("Render pair", elem_id="pair-btn")
+                with gr.Row():
+                    pair_a = gr.Image(label="A", elem_id="pair-a", **IMAGE)
+                    pair_b = gr.Image(label="B", elem_id="pair-b", **IMAGE)
+                changed = gr.Markdown(elem_classes="sgt-note")
+
+        def render(seed, size, *values):
+            with shown_errors():
+                r = handlers.render_head(seed, size, **dict(zip(handlers.RENDER_SLIDERS, values)))
+            return r.image, r.overlay, r.params
+
+        gr.on([render_btn.click, ident.submit, size.change] + [s.release for s in sliders], render,
+              [ident, size, *sliders], [head, overlay, params], api_name="render", concurrency_id=RENDER,
+              show_progress="minimal")
+
+        def render_pair(attribute, seed, strength, size):
+            with shown_errors():
+                r = handlers.render_pair(attribute, seed, strength, size)
+            return r.a, r.b, r.changed
+
+        pair_btn.click(render_pair, [attribute, pair_seed, strength, size], [pair_a, pair_b, changed],
+                       api_name="render_pair", concurrency_id=RENDER)
+
+        # ------------------------------------------------------------------- network switching
+        def switch(net):
+            with shown_errors():
+                num_ws = model.get(net).G.num_ws
+                text = handlers.network_info(model, net)
+            return text, gr.Slider(maximum=num_ws), gr.Slider(maximum=num_ws)
+
+        network.change(switch, network, [info, mix_from, mix_to], concurrency_id=TORCH, api_visibility="private")
+
+    return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860,
+           allowed: Sequence[str | Path] = ()) -> str:
+    """Start serving `demo` in the background (no share link; port None: the first free one from 7860).
+
+    Args:
+        allowed: folders whose files the app may serve (the examples, the outputs).
+
+    Returns:
+        The URL; `demo.block_thread()` then waits until interrupted, `demo.close()` stops it.
+    """
+    demo.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_FILE_SIZE,
+                allowed_paths=[str(p) for p in allowed], prevent_thread_lock=True, quiet=True,
+                theme=gr.themes.Soft(), css=CSS)
+    return demo.local_url

@@ -1,0 +1,48 @@
+"""`sgt demo`: serve the Gradio demo on the default network (and any checkpoints in --models-dir)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--host", default="127.0.0.1",
+              help="Address to bind; 0.0.0.0 makes the demo reachable from your network.")
+@click.option("--port", default=7860, type=click.IntRange(1, 65535), help="Port to serve on.")
+@click.option("--network", default="synthheads", help="Default network: a registered name or a checkpoint path.")
+@click.option("--models-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of further checkpoints offered in the UI (.pkl, .pt, model folders), e.g. FFHQ ones.")
+def demo(host: str, port: int, network: str, models_dir: Path | None) -> None:
+    """Serve the demo (Generate, Invert, Render) at http://HOST:PORT until interrupted."""
+    import torch
+
+    from stylegan.cli_network import load_network
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the demo is the machine's main job
+    G = load_network(network)  # a bad --network ends here with one Error: line, before gradio loads
+
+    from .app import build, launch
+    from .examples import write_examples
+    from .models import DemoModel
+
+    model = DemoModel(network, models_dir, G=G)
+    # `kill` / `docker stop` end the demo like Ctrl-C does: through `finally`, which removes its files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = None
+    try:
+        click.echo(f"loading {network} (+ warm-up); networks on offer: {', '.join(model.names)}")
+        model.get()
+        app = build(model, write_examples(model.output_dir()))
+        url = launch(app, host, port, allowed=[model.root])
+        click.echo(f"serving the demo at {url} (Ctrl-C stops it)")
+        app.block_thread()
+    except OSError as exc:  # e.g. the port is taken
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if app is not None:
+            app.close()
+        model.close()

@@ -1,0 +1,91 @@
+"""One end-to-end pass through the real page in headless Debian Chromium (driven by pip `playwright`,
+which downloads no browser): generate, upload a photo and invert it, render a head; every output
+image must change. Screenshots of each tab go to docs/ for the README."""
+import os
+from pathlib import Path
+
+import pytest
+
+from demo_setup import examples, model, serving  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 60_000
+
+# CI must run this test: there a missing browser is a failure, not a skip.
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+                                reason=f"{CHROMIUM} missing: install Debian's chromium (scripts/setup.sh does)")
+
+
+def _new_src(page, selector: str, old: str | None = None) -> str:
+    """Wait until the image in `selector` shows something other than `old`; return its src."""
+    img = page.locator(f"{selector} img")
+    img.first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel + ' img');"
+                           " return i && i.complete && i.naturalWidth > 0 && i.src !== old; }",
+                           arg=[selector, old], timeout=TIMEOUT_MS)
+    return img.first.get_attribute("src")
+
+
+def _shot(page, path: Path) -> None:
+    """A full-page screenshot, pointer parked and animations off so reruns give the same picture."""
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+
+
+def _tab(page, name: str) -> None:
+    # inactive tabs are not in the DOM: open the tab before touching its controls
+    page.get_by_role("tab", name=name).click()
+
+
+@pytest.fixture(scope="module")
+def server(model, examples):
+    with serving(model, examples, invert_steps=None) as s:  # the real settings: the screenshots show them
+        yield s
+
+
+def test_generate_invert_render_in_a_real_browser(server, examples):
+    from playwright.sync_api import expect, sync_playwright
+
+    docs = ROOT / "docs"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.locator("#generate-btn").wait_for(timeout=TIMEOUT_MS)  # a real control, not networkidle
+
+            page.locator("#gen-seed input").fill("5")
+            page.locator("#generate-btn").click()
+            first = _new_src(page, "#gen-image")
+            page.locator("#gen-seed input").fill("2")  # the one in the README's screenshot
+            page.locator("#generate-btn").click()
+            _new_src(page, "#gen-image", first)
+            page.locator("#gen-latent a").first.wait_for(timeout=TIMEOUT_MS)  # the .npz is offered
+            _shot(page, docs / "demo_generate.png")
+
+            _tab(page, "Invert")
+            page.locator("#inv-photo input[type=file]").set_input_files(str(examples[-1]))  # the astronaut
+            expect(page.locator("#inv-photo")).to_contain_text(examples[-1].stem, timeout=TIMEOUT_MS)  # uploaded
+            page.locator("#invert-btn").click()
+            _new_src(page, "#inv-recon")
+            _new_src(page, "#inv-aligned")
+            _new_src(page, "#inv-pasted")
+            assert "FFHQ checkpoint" in page.locator("#inv-note").inner_text()
+            _shot(page, docs / "demo_invert.png")
+            page.get_by_text(examples[0].name).first.click()  # an example fills the photo input
+            expect(page.locator("#inv-photo")).to_contain_text(examples[0].stem, timeout=TIMEOUT_MS)
+
+            _tab(page, "Render")
+            page.locator("#render-btn").click()
+            neutral = _new_src(page, "#render-image")
+            page.locator("#render-smile input[type=number]").fill("1")
+            page.locator("#render-btn").click()
+            _new_src(page, "#render-image", neutral)
+            _new_src(page, "#render-overlay")
+            page.locator("#pair-btn").click()
+            _new_src(page, "#pair-b")
+            _shot(page, docs / "demo_render.png")
+        finally:
+            browser.close()

@@ -1,0 +1,151 @@
+"""The demo's handlers without a browser: plain inputs, plain outputs, the library's errors."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inversion
+import stylegan
+import synthetic
+from demo_setup import examples, model  # noqa: F401 (fixtures)
+from demos import handlers
+from demos.models import DemoModel, find_checkpoints
+from stylegan.images import to_uint8
+
+
+def test_generate_is_deterministic_and_matches_synthesis(model):
+    G = model.get().G
+    r1 = handlers.generate(model, None, 42, 0.7, "random", mix_seed=7, mix_from=0, mix_to=4)
+    r2 = handlers.generate(model, None, 42, 0.7, "random", mix_seed=7, mix_from=0, mix_to=4)
+    assert r1.image.dtype == np.uint8 and r1.image.shape == (G.img_resolution, G.img_resolution, 3)
+    assert np.array_equal(r1.image, r2.image)
+    lat = stylegan.load_ws(r1.latent_path, G)
+    assert lat.ws.shape == (1, G.num_ws, G.w_dim) and lat.noise  # random noise is kept to reproduce the image
+    with torch.no_grad():
+        ws = G.mapping(stylegan.seed_to_z(42, G.z_dim), truncation_psi=0.7)
+        mixed = G.mapping(stylegan.seed_to_z(7, G.z_dim), truncation_psi=0.7)
+        assert torch.equal(lat.ws[:, :4], mixed[:, :4]) and torch.equal(lat.ws[:, 4:], ws[:, 4:])
+        again = G.synthesis(lat.ws, noise=lat.noise, noise_mode="random")
+    assert np.array_equal(to_uint8(again)[0], r1.image)
+    assert "layers 0–3 from seed 7" in r1.info
+
+
+def test_generate_seeds_differ_and_const_matches_plain_synthesis(model):
+    G = model.get().G
+    a, b = (handlers.generate(model, "synthheads", s, 1.0) for s in (0, 1))
+    assert not np.array_equal(a.image, b.image)
+    with torch.no_grad():
+        img = G.synthesis(G.mapping(stylegan.seed_to_z(0, G.z_dim)), noise_mode="const")
+    assert np.array_equal(to_uint8(img)[0], a.image)
+    assert not stylegan.load_ws(a.latent_path).noise  # const noise: nothing to store
+
+
+def test_generate_from_latent_file(model, tmp_path):
+    first = handlers.generate(model, None, 3, 0.5)
+    again = handlers.generate(model, None, 0, 1.0, latent_file=first.latent_path)
+    assert np.array_equal(first.image, again.image) and "latent file" in again.info
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=-1), "seed must be an integer"),
+    (dict(seed=1.5), "seed must be an integer"),
+    (dict(seed=0, noise_mode="loud"), "noise_mode must be one of"),
+    (dict(seed=0, truncation_psi=float("nan")), "truncation_psi must be a finite number"),
+    (dict(seed=0, mix_seed=1, mix_from=0, mix_to=99), "mix_to must be an integer in [0, 10]"),
+])
+def test_generate_bad_inputs(model, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        handlers.generate(model, None, **kwargs)
+
+
+def test_corrupt_latent_file_is_the_library_error(model, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(stylegan.LatentFileError, match="bad.npz"):
+        handlers.generate(model, None, 0, latent_file=bad)
+
+
+def test_invert_in_domain_image_reaches_sane_psnr(model, tmp_path):
+    G = model.get().G
+    target = handlers.generate(model, None, 11, 0.7).image
+    Image.fromarray(target).save(tmp_path / "face.png")
+    r = handlers.invert(model, None, tmp_path / "face.png", steps=30)
+    assert r.aligned.shape == r.reconstruction.shape == (G.img_resolution, G.img_resolution, 3)
+    assert r.reconstruction.dtype == np.uint8 and np.array_equal(r.aligned, target)  # 64x64: taken as aligned
+    assert isinstance(r.psnr, float) and r.psnr > 24, r.psnr
+    assert r.pasted is None and "taken as already aligned" in r.note  # no detected face: nothing to paste into
+    lat = stylegan.load_ws(r.latent_path, G)
+    assert lat.ws.shape == (1, G.num_ws, G.w_dim) and lat.metadata["photo"] == "face.png"
+    recon = inversion.render(G, lat.ws, {k: v for k, v in lat.noise.items()})
+    assert np.abs(to_uint8(recon)[0].astype(int) - r.reconstruction).max() <= 1
+
+
+def test_invert_photo_is_aligned_pasted_and_noted(model, examples):
+    astronaut = examples[-1]
+    r = handlers.invert(model, None, astronaut, paste=True, steps=2)
+    photo = np.asarray(Image.open(astronaut))
+    assert r.pasted.shape == photo.shape and r.pasted.dtype == np.uint8 and not np.array_equal(r.pasted, photo)
+    assert handlers.REAL_PHOTO_NOTE in r.note and "2 faces found in astronaut.png" in r.note  # and a face behind
+    assert handlers.invert(model, None, astronaut, paste=False, steps=0).pasted is None
+
+
+@pytest.mark.parametrize("kind, error", [
+    ("text", inversion.ImageReadError),
+    ("faceless", inversion.NoFaceError),
+    ("huge", inversion.ImageTooLargeError),
+])
+def test_invert_bad_inputs_are_the_library_errors(model, tmp_path, kind, error):
+    path = tmp_path / f"{kind}.png"
+    if kind == "text":
+        path.write_text("not an image")
+    elif kind == "faceless":
+        Image.fromarray(np.full((96, 128, 3), 200, np.uint8)).save(path)
+    else:  # over inversion.MAX_PIXELS, yet a small file
+        Image.new("L", (7000, 6000)).save(path)
+    with pytest.raises(error, match=f"{kind}.png"):
+        handlers.invert(model, None, path, steps=1)
+    with pytest.raises(ValueError, match="no photo"):
+        handlers.invert(model, None, None)
+
+
+def test_render_uses_exact_params():
+    values = dict(smile=0.8, yaw=25.0, light_azimuth=-40.0)
+    r = handlers.render_head(5, 64, **values)
+    p = synthetic.HeadParams(identity=synthetic.sample_params(5).identity)
+    p.expression.smile, p.pose.yaw, p.lighting.light_azimuth = 0.8, 25.0, -40.0
+    truth = synthetic.render(p, 64)
+    assert np.array_equal(r.image, truth.image) and r.params == p.to_dict()
+    assert r.overlay.shape == r.image.shape and not np.array_equal(r.overlay, r.image)
+    with pytest.raises(ValueError, match=r"pose.yaw = 99.0 is out of range \[-70, 70\]"):
+        handlers.render_head(5, 64, yaw=99)
+    with pytest.raises(ValueError, match="unknown expression/pose/lighting parameter 'head_width'"):
+        handlers.render_head(5, 64, head_width=0.5)
+
+
+def test_render_pair_differs_in_one_attribute():
+    p = handlers.render_pair("smile", 3, 1.0, 64)
+    assert p.a.shape == p.b.shape == (64, 64, 3) and not np.array_equal(p.a, p.b)
+    assert p.changed == "smile: 0.00 → 1.00"
+    with pytest.raises(ValueError, match="unknown pair attribute"):
+        handlers.render_pair("moustache", 0)
+
+
+def test_models_dir_offers_checkpoints_by_name_only(tmp_path, tiny_G):
+    stylegan.save_pretrained(tiny_G, tmp_path / "tiny")
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    assert list(find_checkpoints(tmp_path)) == ["tiny"]
+    m = DemoModel("synthheads", tmp_path)
+    try:
+        assert m.names == ["synthheads", "tiny"]
+        assert m.get("tiny").G.img_resolution == 32 and not m.get("tiny").synthetic
+        assert handlers.REAL_PHOTO_NOTE not in handlers.network_info(m, "tiny")
+        assert handlers.generate(m, "tiny", 0).image.shape == (32, 32, 3)
+        with pytest.raises(ValueError, match="unknown network .*choose one of: synthheads, tiny"):
+            m.get(str(tmp_path / "tiny"))  # a path typed into the UI is not a name on offer
+    finally:
+        m.close()
+
+
+def test_default_network_is_marked_synthetic(model):
+    assert model.get().synthetic and handlers.REAL_PHOTO_NOTE in handlers.network_info(model)
+    assert handlers.layer_resolutions(10) == [4, 4, 8, 8, 16, 16, 32, 32, 64, 64]
