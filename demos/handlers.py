@@ -16,6 +16,7 @@ import torch
 
 import stylegan
 from stylegan.images import from_uint8, to_uint8
+from stylegan.train.mixing import mix_styles
 
 from .models import DemoModel
 
@@ -74,14 +75,6 @@ class Generated(NamedTuple):
     image: np.ndarray      # uint8 [R, R, 3]
     latent_path: Path      # .npz (stylegan.save_ws): key 'w' [1, num_ws, w_dim], plus the noise maps drawn
     info: str
-
-
-def mix_styles(ws: torch.Tensor, ws_other: torch.Tensor, layers: range) -> torch.Tensor:
-    """Style mixing (Karras et al. 2019, sec. 3.1): the rows `layers` of ws come from `ws_other`.
-    ws, ws_other: `[N, num_ws, w_dim]`."""
-    out = ws.clone()
-    out[:, layers] = ws_other[:, layers]
-    return out
 
 
 def generate(model: DemoModel, network: str | None, seed: int, truncation_psi: float = 0.7,
@@ -285,5 +278,5 @@ def _fmt(v: Any) -> str:
 
 
 __all__ = ["Generated", "Inverted", "Pair", "REAL_PHOTO_NOTE", "RENDER_SLIDERS", "Rendered", "generate", "head_params",
-           "invert", "layer_resolutions", "mix_styles", "network_info", "render_defaults", "render_head",
+           "invert", "layer_resolutions", "network_info", "render_defaults", "render_head",
            "render_pair"]

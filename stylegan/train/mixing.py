@@ -13,9 +13,14 @@ def mixing_cutoff(num_ws: int, prob: float, generator: torch.Generator) -> int:
     return cutoff if float(torch.rand((), generator=generator)) < prob else num_ws
 
 
-def mix_styles(ws: torch.Tensor, ws2: torch.Tensor, cutoff: int) -> torch.Tensor:
-    """`ws [N, num_ws, w_dim]` with the layers from `cutoff` on taken from `ws2` (same shape)."""
-    return torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+def mix_styles(ws: torch.Tensor, ws2: torch.Tensor, layers: int | range) -> torch.Tensor:
+    """`ws [N, num_ws, w_dim]` with some rows taken from `ws2` (same shape): from row `layers` on (an int,
+    the crossover of training-time mixing), or the rows of a `range` (the demo's style mixing)."""
+    if isinstance(layers, int):
+        return torch.cat([ws[:, :layers], ws2[:, layers:]], dim=1)
+    out = ws.clone()
+    out[:, layers] = ws2[:, layers]
+    return out
 
 
 def sample_ws(G: torch.nn.Module, n: int, generator: torch.Generator, mixing_prob: float = 0.0) -> torch.Tensor:

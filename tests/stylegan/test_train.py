@@ -238,3 +238,13 @@ def test_cli_train_and_resume(data_dir, tmp_path):
     r = CliRunner().invoke(cli, [*args[:-6], "--channels", "4:x"])
     assert r.exit_code != 0 and "res:channels" in r.output
     assert "[default: 16]" in CliRunner().invoke(cli, ["--help"]).output.replace("\n", " ")
+
+
+def test_mix_styles_takes_a_crossover_or_a_range_of_rows():
+    from stylegan.train.mixing import mix_styles
+
+    a, b = torch.zeros(2, 6, 3), torch.ones(2, 6, 3)
+    rows_from_b = lambda m: [int(r) for r in m[0, :, 0]]  # noqa: E731
+    assert rows_from_b(mix_styles(a, b, 4)) == [0, 0, 0, 0, 1, 1]
+    assert rows_from_b(mix_styles(a, b, range(1, 3))) == [0, 1, 1, 0, 0, 0]
+    assert rows_from_b(mix_styles(a, b, range(3, 3))) == [0] * 6 and a.sum() == 0  # inputs untouched
