@@ -159,10 +159,12 @@ def main() -> int:
                 rc, dt = run_tests(tree, m.tests, opts.timeout)
             finally:
                 path.write_text(original)
-            verdict = "killed" if rc != 0 else "SURVIVED"
-            killed += rc != 0
-            print(f"{verdict:9s} {m.name:26s} {dt:5.0f} s  {m.what}" + (" (timeout)" if rc == -1 else ""),
-                  flush=True)
+            # pytest exits 1 when tests ran and failed; a mutant that breaks collection (2, 4) or hangs is
+            # not "caught by a test", so it does not count as killed
+            verdict = {0: "SURVIVED", 1: "killed"}.get(rc, "ERROR")
+            killed += rc == 1
+            note = {-1: " (timeout)", 2: " (collection error)", 4: " (usage error)"}.get(rc, "")
+            print(f"{verdict:9s} {m.name:26s} {dt:5.0f} s  {m.what}{note}", flush=True)
         print(f"mutation score: {killed}/{len(chosen)} killed ({100 * killed / len(chosen):.0f} %)")
         return 0 if killed == len(chosen) else 1
 
