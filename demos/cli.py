@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "project": "inversion.cli:project",
     "train": "stylegan.train.cli:train",
     "train-encoder": "inversion.encoder_cli:train_encoder",
+    "directions": "edits.cli:directions",
     "demo": "demos.serve:demo",
 }
 

@@ -29,10 +29,11 @@ def _args(command: str, network: str, tmp: Path) -> list[str]:
         "train": ["train", "--data", str(tmp / "data"), "--outdir", out, "--init-from", network],
         "train-encoder": ["train-encoder", "--network", network, "--outdir", out, "--steps", "1"],
         "demo": ["demo", "--network", network],  # fails before anything is served
+        "directions": ["directions", "--method", "sefa", "--network", network, "--out", out],
     }[command]
 
 
-TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo"]
+TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo", "directions"]
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """A wheel built from the source tree carries what a user of an installed package needs: the shipped
-weights (default generator and its discriminator, the oracle, the encoder) and the CUDA sources."""
+weights (default generator and its discriminator, the oracle, the encoder, the edits) and the CUDA sources."""
 import shutil
 import subprocess
 import sys
@@ -21,6 +21,10 @@ SHIPPED = [
     "synthetic/weights/oracle.safetensors",
     "inversion/weights/synthheads_encoder/config.json",
     "inversion/weights/synthheads_encoder/model.safetensors",
+    "edits/weights/synthheads_sefa_0/config.json",
+    "edits/weights/synthheads_sefa_0/model.safetensors",
+    "edits/weights/synthheads_ganspace_4/config.json",
+    "edits/weights/synthheads_ganspace_4/model.safetensors",
     "stylegan/ops/cuda/bias_act.cu",
     "stylegan/ops/cuda/upfirdn2d.cu",
 ]

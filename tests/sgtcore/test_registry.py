@@ -27,7 +27,8 @@ def test_shipped_generator_encoder_and_oracle():
     oracle = registry.find("oracle", "oracle")  # the first layout: weights file + json beside it
     assert oracle.name == "oracle.safetensors" and oracle.with_suffix(".json").is_file()
     assert "synthheads" in registry.names("generator")
-    assert registry.entries("edit") == []  # edits/weights may be absent
+    shipped_edits = {e.name for e in registry.entries("edit", generator=SYNTHHEADS) if e.shipped}
+    assert {f"synthheads_{m}_{k}" for m in ("sefa", "ganspace") for k in range(5)} <= shipped_edits
     assert all(e.kind == "encoder" for e in registry.entries("encoder"))
 
 
