@@ -297,23 +297,31 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CorruptCheckpointError(f"{path}: cannot read weights ({str(exc)[:200]})") from exc
 
 
-def _load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], spec: ClassSpec, where: Path) -> None:
-    """Copy `tensors` into `module`, casting to its dtypes; every stored key must fit exactly."""
+def load_state_strict(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str | os.PathLike,
+                      what: str, constants: tuple[str, ...] = ()) -> None:
+    """Copy `tensors` into `module`, casting to its dtypes; every stored key must fit exactly.
+
+    Args:
+        what: what the weights should fit, for the message ("a StyleGAN2 network", "the Encoder ...").
+        constants: state key suffixes `__init__` rebuilds (FIR filters), which may be absent.
+
+    Raises:
+        ArchitectureMismatchError: missing, unexpected or wrongly shaped tensors (the first few named).
+    """
     import torch
 
     own = module.state_dict()
-    missing = [k for k in own if k not in tensors and not _matches(k, spec.constants)]
+    missing = [k for k in own if k not in tensors and not _matches(k, constants)]
     unexpected = [k for k in tensors if k not in own]
     wrong = [f"{k}: file {list(tensors[k].shape)} vs model {list(own[k].shape)}"
              for k in own if k in tensors and tensors[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         found = (("missing", missing), ("unexpected", unexpected), ("wrong shapes", wrong))
         parts = [f"{label} {items[:5]}{' ...' if len(items) > 5 else ''}" for label, items in found if items]
-        raise ArchitectureMismatchError(f"{where}: weights do not fit the {spec.name} its config.json describes: "
-                                        + "; ".join(parts))
+        raise ArchitectureMismatchError(f"{where}: weights do not fit {what}: " + "; ".join(parts))
     with torch.no_grad():
         for k, v in tensors.items():
-            own[k].copy_(v)  # casts float16 storage back to the module's dtype
+            own[k].copy_(v)  # copy_ casts (float16 storage, float64 models)
 
 
 def load(directory: str | os.PathLike, *, expect: str | tuple[str, ...] | None = None, generator: Any = None,
@@ -353,9 +361,10 @@ def load(directory: str | os.PathLike, *, expect: str | tuple[str, ...] | None =
         module = _build(spec, config.get("config", {}))
     except (TypeError, ValueError, KeyError) as exc:
         raise CorruptCheckpointError(f"{directory / CONFIG}: invalid config for {name} ({exc})") from exc
-    _load_state(module, _read_tensors(directory / config.get("weights", WEIGHTS)), spec, directory)
+    load_state_strict(module, _read_tensors(directory / config.get("weights", WEIGHTS)), directory,
+                      f"the {spec.name} its config.json describes", spec.constants)
     return module.to(device).eval().requires_grad_(False)
 
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Bundle", "register_class", "registered_classes", "save", "load",
-           "read_config", "check_generator"]
+           "read_config", "check_generator", "load_state_strict"]

@@ -6,6 +6,7 @@ import re
 import torch
 
 from stylegan.discriminator import Discriminator, DiscriminatorConfig
+from sgtcore import modelio
 from stylegan.formats.errors import ArchitectureMismatchError
 from stylegan.generator import Generator, GeneratorConfig
 
@@ -64,23 +65,7 @@ def discriminator_config_from_state(sd: dict[str, torch.Tensor], source: str, **
 def load_state_strict(module: torch.nn.Module, sd: dict[str, torch.Tensor], source: str) -> None:
     """Copy `sd` into `module`; every parameter and noise buffer must be present with the right shape.
     FIR `resample_filter` buffers are constants and may be absent."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd and not k.endswith("resample_filter")]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k}: file {list(sd[k].shape)} vs model {list(own[k].shape)}"
-             for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if wrong:
-            parts.append(f"wrong shapes {wrong[:3]}")
-        raise ArchitectureMismatchError(f"{source}: weights do not fit a StyleGAN2 network: " + "; ".join(parts))
-    with torch.no_grad():
-        for k, v in sd.items():
-            own[k].copy_(v.to(own[k].dtype))
+    modelio.load_state_strict(module, sd, source, "a StyleGAN2 network", constants=("resample_filter",))
 
 
 def build_generator(sd: dict[str, torch.Tensor], source: str, **extra) -> Generator:
