@@ -22,6 +22,8 @@ import torch
 from sgtcore import modelio
 from sgtcore.errors import CorruptCheckpointError
 
+from .calibration import Calibration
+
 Strength = float | int | torch.Tensor
 
 
@@ -84,6 +86,8 @@ class Edit(ABC):
         num_ws, w_dim: the latent shape it edits.
         rows: the ws rows the edit changes by default.
         metadata: free JSON (network name, the command that made it).
+        calibration: the measured curve from `unit` to the edit's raw strength (`edits.calibration`),
+            None when strength is already raw (σ units).
     """
 
     name: str
@@ -95,6 +99,12 @@ class Edit(ABC):
     w_dim: int
     rows: tuple[int, ...]
     metadata: dict
+    calibration: "Calibration | None" = None
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """Strengths (in `unit`) the edit was measured over: a slider's natural range; ±3 σ when uncalibrated."""
+        return self.calibration.range if self.calibration is not None else (-3.0, 3.0)
 
     def apply(self, ws: torch.Tensor, strength: Strength, layers: int | Iterable[int] | None = None) -> torch.Tensor:
         """Edit latents; `strength` 0 returns `ws` unchanged (bit for bit).
@@ -113,12 +123,14 @@ class Edit(ABC):
         """
         check_ws(ws, self.num_ws, self.w_dim)
         s = check_strength(strength, ws.shape[0], like=ws)
+        if self.calibration is not None:
+            s = self.calibration.to_raw(s)  # unit -> raw; 0 stays exactly 0
         rows = self.rows if layers is None else check_rows(layers, self.num_ws)
         return self._apply(ws, s, rows)
 
     @abstractmethod
     def _apply(self, ws: torch.Tensor, strength: torch.Tensor, rows: tuple[int, ...]) -> torch.Tensor:
-        """`apply` after validation: `strength` is `[N]`, `rows` valid."""
+        """`apply` after validation: `strength` is `[N]` raw (after calibration), `rows` valid."""
 
     @abstractmethod
     def to_bundle(self) -> modelio.Bundle:
@@ -146,11 +158,13 @@ class LinearEdit(Edit):
         generator: fingerprint of the generator it belongs to.
         info: JSON-able facts of how it was made (component, eigenvalue, layers, samples, seed).
         metadata: free JSON saved beside it (network name, command).
+        calibration: makes strength mean the attribute's unit (InterFaceGAN); then `sigma` scales the raw
+            strength (1: raw = distance along the unit direction).
     """
 
     def __init__(self, direction: torch.Tensor, rows: Iterable[int], sigma: float, *, name: str, method: str,
                  num_ws: int, attribute: str | None = None, unit: str = "σ", generator: str | None = None,
-                 info: dict | None = None, metadata: dict | None = None):
+                 info: dict | None = None, metadata: dict | None = None, calibration: Calibration | None = None):
         d = torch.as_tensor(direction).detach().to(torch.float32).cpu()
         if d.ndim != 1 or not torch.isfinite(d).all() or float(d.norm()) == 0:
             raise ValueError(f"direction must be a finite, non-zero [w_dim] vector, got shape {list(d.shape)}")
@@ -161,6 +175,7 @@ class LinearEdit(Edit):
         self.rows = check_rows(rows, self.num_ws)
         self.name, self.method, self.attribute, self.unit = name, method, attribute, unit
         self.generator, self.info, self.metadata = generator, dict(info or {}), dict(metadata or {})
+        self.calibration = calibration
 
     def _apply(self, ws: torch.Tensor, strength: torch.Tensor, rows: tuple[int, ...]) -> torch.Tensor:
         mask = torch.zeros(self.num_ws, dtype=ws.dtype, device=ws.device)
@@ -171,7 +186,8 @@ class LinearEdit(Edit):
     def to_bundle(self) -> modelio.Bundle:
         config = {"name": self.name, "method": self.method, "attribute": self.attribute, "unit": self.unit,
                   "rows": list(self.rows), "sigma": self.sigma, "num_ws": self.num_ws, "w_dim": self.w_dim,
-                  "info": self.info}
+                  "info": self.info,
+                  "calibration": None if self.calibration is None else self.calibration.to_config()}
         return modelio.Bundle("LinearEdit", "edit", {"direction": self.direction}, config, self.generator,
                               self.metadata)
 
@@ -182,7 +198,8 @@ class LinearEdit(Edit):
         try:
             edit = cls(bundle.tensors["direction"], c["rows"], c["sigma"], name=c["name"], method=c["method"],
                        num_ws=c["num_ws"], attribute=c.get("attribute"), unit=c.get("unit", "σ"),
-                       generator=bundle.generator, info=c.get("info"), metadata=bundle.metadata)
+                       generator=bundle.generator, info=c.get("info"), metadata=bundle.metadata,
+                       calibration=Calibration.from_config(c["calibration"]) if c.get("calibration") else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptCheckpointError(f"{where}: not a valid LinearEdit ({type(exc).__name__}: {exc})") from exc
         if edit.w_dim != c.get("w_dim", edit.w_dim):

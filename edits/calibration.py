@@ -1,0 +1,168 @@
+"""Calibration: an edit's strength in the attribute's own unit (degrees, 0-1 expression units).
+
+An edit moves a latent by a raw amount (σ along a direction, an InterFaceGAN distance, a multiple of a
+Delta-GAN reference Δ). `measure` applies it at a grid of raw strengths to held-out samples, reads
+the attribute with the oracle before and after, and keeps the mean achieved change at each raw
+strength: a curve through (0, 0). `Calibration.to_raw` inverts that curve (monotone piecewise-linear;
+linear beyond the measured ends), so `edit.apply(ws, 15.0)` on a yaw edit asks for a 15° turn.
+
+    >>> cal = Calibration([-2, 0, 2], [-31.0, 0.0, 29.0], "yaw", "deg")
+    >>> float(cal.to_raw(torch.tensor([14.5])))
+    1.0
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .attributes import get
+
+
+def _pava(y: np.ndarray) -> np.ndarray:
+    """Least-squares non-decreasing fit to `y` (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [sum, count]
+    for v in y:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    return np.concatenate([np.full(int(c), s / c) for s, c in blocks])
+
+
+class Calibration:
+    """A monotone curve from raw edit strength to the achieved attribute change.
+
+    Args:
+        raw: `[K]` raw strengths, one of them 0.
+        achieved: `[K]` mean attribute change measured at each (in `unit`), 0 at raw 0.
+        attribute, unit: what was measured (`edits.attributes`).
+        info: how it was measured (samples, seed, spread at each point).
+
+    Raises:
+        ValueError: fewer than 2 points besides 0, no raw 0, or a curve that does not move the
+            attribute (flat after the monotone fit): such an edit cannot be calibrated.
+    """
+
+    def __init__(self, raw: Sequence[float], achieved: Sequence[float], attribute: str, unit: str,
+                 info: dict[str, Any] | None = None):
+        r = np.asarray(raw, dtype=np.float64)
+        a = np.asarray(achieved, dtype=np.float64)
+        if r.ndim != 1 or r.shape != a.shape or len(r) < 3 or not np.isfinite(r).all() or not np.isfinite(a).all():
+            raise ValueError(f"a calibration needs >= 3 finite (raw, achieved) points, got {len(r)}")
+        if not np.any(r == 0):
+            raise ValueError("a calibration needs the point raw = 0 (achieved 0)")
+        order = np.argsort(r)
+        r, a = r[order], a[order] - a[order][r[order] == 0][0]
+        self.sign = 1.0 if np.polyfit(r, a, 1)[0] >= 0 else -1.0  # an edit may move the attribute down
+        fit = self.sign * _pava(self.sign * a)
+        # merge raw points that achieve the same change, so the inverse is a function
+        keep_r, keep_a = [], []
+        for v in np.unique(fit):
+            sel = fit == v
+            keep_r.append(float(r[sel].mean()) if not np.any(r[sel] == 0) else 0.0)
+            keep_a.append(float(v))
+        if len(keep_a) < 2 or max(keep_a) - min(keep_a) <= 1e-9:
+            raise ValueError(f"this edit does not change {attribute} measurably (achieved {a.round(4).tolist()} "
+                             f"at raw {r.tolist()}); it cannot be calibrated")
+        o = np.argsort(keep_a)
+        self.raw_points = torch.tensor(np.asarray(keep_r)[o], dtype=torch.float64)
+        self.achieved_points = torch.tensor(np.asarray(keep_a)[o], dtype=torch.float64)
+        self.measured_raw, self.measured_achieved = r.tolist(), a.tolist()
+        self.attribute, self.unit, self.info = attribute, unit, dict(info or {})
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """The achieved changes the curve spans (measured, not extrapolated), in `unit`."""
+        return float(self.achieved_points[0]), float(self.achieved_points[-1])
+
+    @staticmethod
+    def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+        xp, fp = xp.to(x), fp.to(x)
+        i = torch.searchsorted(xp, x.detach().contiguous()).clamp(1, len(xp) - 1)
+        x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+        return f0 + (x - x0) * (f1 - f0) / (x1 - x0)  # the end segments extend linearly
+
+    def to_raw(self, strength: torch.Tensor) -> torch.Tensor:
+        """Raw strengths `[N]` that achieve `strength` `[N]` (in `unit`); 0 maps to exactly 0; differentiable."""
+        out = self._interp(strength, self.achieved_points, self.raw_points)
+        return torch.where(strength == 0, torch.zeros_like(out), out)
+
+    def to_unit(self, raw: torch.Tensor) -> torch.Tensor:
+        """The achieved change `[N]` (in `unit`) the curve predicts for raw strengths `[N]`."""
+        return self._interp(raw, self.raw_points, self.achieved_points)
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-able form (saved in the edit's config.json)."""
+        return {"raw": self.measured_raw, "achieved": self.measured_achieved, "attribute": self.attribute,
+                "unit": self.unit, "info": self.info}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Calibration":
+        return cls(config["raw"], config["achieved"], config["attribute"], config["unit"], config.get("info"))
+
+    def __repr__(self) -> str:
+        lo, hi = self.range
+        return f"Calibration({self.attribute}, {lo:+.3g}..{hi:+.3g} {self.unit} over raw {self.measured_raw})"
+
+
+def held_out_ws(G: Any, num: int, seed: int = 1_000_000, truncation_psi: float = 1.0) -> torch.Tensor:
+    """`[num, num_ws, w_dim]` mapped samples for measuring (seeds from `seed` on: apart from training seeds)."""
+    device = G.w_avg.device
+    z = torch.from_numpy(np.random.RandomState(seed).randn(num, G.z_dim)).to(device, torch.float32)
+    with torch.no_grad():
+        return G.mapping(z, truncation_psi=truncation_psi)
+
+
+def attribute_change(G: Any, oracle: Any, attribute: str, ws: torch.Tensor, edited: torch.Tensor,
+                     batch: int = 32) -> torch.Tensor:
+    """Oracle reading of `attribute` on `G(edited)` minus on `G(ws)`: `[N]` in the attribute's unit."""
+    attr = get(attribute)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(ws), batch):
+            a = attr.score(oracle.predict(G.synthesis(ws[i:i + batch], noise_mode="const"), mirror_identity=False))
+            b = attr.score(oracle.predict(G.synthesis(edited[i:i + batch], noise_mode="const"), mirror_identity=False))
+            out.append(b - a)
+    return torch.cat(out)
+
+
+def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], attribute: str,
+            raw_grid: Sequence[float], *, oracle: Any = None, ws: torch.Tensor | None = None, num: int = 64,
+            seed: int = 1_000_000, progress: bool = False) -> Calibration:
+    """Measure how far an edit moves `attribute` at each raw strength and return the fitted `Calibration`.
+
+    Args:
+        G: the generator.
+        apply_raw: `(ws [N, num_ws, w_dim], raw [N]) -> edited ws`: the edit in raw units.
+        attribute: an `edits.attributes` name (ValueError for one the oracle cannot score).
+        raw_grid: raw strengths to try (0 is added).
+        oracle: the attribute oracle (default: `synthetic.oracle.load()`).
+        ws: latents to measure on (default: `num` held-out samples of G from `seed`).
+    """
+    attr = get(attribute)
+    if oracle is None:
+        from synthetic import oracle as oracle_mod
+
+        oracle = oracle_mod.load()
+    ws = held_out_ws(G, num, seed) if ws is None else ws
+    grid = sorted({float(r) for r in raw_grid} | {0.0})
+    achieved, spread = [], []
+    for r in tqdm(grid, desc=f"calibrate {attribute}", unit="strength", disable=not progress):
+        if r == 0:
+            achieved.append(0.0)
+            spread.append(0.0)
+            continue
+        with torch.no_grad():
+            edited = apply_raw(ws, torch.full((len(ws),), r, dtype=ws.dtype, device=ws.device))
+        d = attribute_change(G, oracle, attribute, ws, edited)
+        achieved.append(float(d.mean()))
+        spread.append(float(d.std()))
+    info = {"samples": len(ws), "seed": seed, "std": spread}
+    return Calibration(grid, achieved, attr.name, attr.unit, info)
+
+
+__all__ = ["Calibration", "measure", "held_out_ws", "attribute_change"]
