@@ -2,8 +2,14 @@
 functions here just unpack its result for the widgets and turn the library's input errors into
 `gr.Error` (a toast in the page, `AppError` in `gradio_client`).
 
-Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/render`,
-`/render_pair`. Edit and Swap tabs come with the `edits` package (marked below).
+Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/edit`, `/render`,
+`/render_pair`. The Swap tab comes with the `edits` package (marked below).
+
+`/edit(network, latent, strengths, photo)`: a latent `.npz` file (`handle_file(path)`), the strengths as
+JSON text `'{"sefa:0": 1.5, "dge:yaw": 15}'` (edit names of `edits.available(G)`, or a bare attribute
+like "yaw" as `sgt edit` takes it; values in each edit's unit and range; edits left out stay 0), and the photo the latent was inverted from or None; returns the
+images before and after, the photo with the edited face pasted back (None without photo or alignment)
+and a line naming the edits.
 """
 from __future__ import annotations
 
@@ -57,7 +63,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
 
     G = model.get().G
     with gr.Blocks(title="stylegan-toolkit demo", analytics_enabled=False) as demo:
-        gr.Markdown("# stylegan-toolkit\nGenerate, invert and render faces on CPU. "
+        gr.Markdown("# stylegan-toolkit\nGenerate, invert, edit and render faces on CPU. "
                     "Every action is also an API endpoint (see *Use via API* below).")
         with gr.Row():
             network = gr.Dropdown(model.names, value=model.default, label="Network", scale=1, elem_id="network",
@@ -123,7 +129,78 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                       api_name="invert", concurrency_id=TORCH)
 
         # ---------------------------------------------------------------------------------- Edit
-        # (coming with the `edits` package: sliders from edits.available(G), applied to a latent .npz)
+        specs = handlers.edit_sliders(model)
+        with gr.Tab("Edit", id="edit", elem_id="tab-edit"):
+            with gr.Row():
+                with gr.Column():
+                    edit_latent = gr.File(label="Latent (.npz): the last one generated or inverted, or upload one",
+                                          file_types=[".npz"], elem_id="edit-latent")
+                    edit_photo = gr.File(label="Photo it was inverted from (optional: paste-back; set by Invert)",
+                                         file_types=["image"], elem_id="edit-photo")
+                    edit_sliders = []
+                    if not specs:
+                        gr.Markdown("No edits are registered for this network: make some with "
+                                    "`sgt directions --network ...`.", elem_classes="sgt-note")
+                    for group in dict.fromkeys(s.group for s in specs):
+                        with gr.Accordion(group, open=group == handlers.CALIBRATED or not edit_sliders):
+                            for s in specs:
+                                if s.group == group:
+                                    edit_sliders.append(gr.Slider(
+                                        s.minimum, s.maximum, 0.0, step=s.step, label=s.label, info=s.info or None,
+                                        elem_id="edit-" + s.name.replace(":", "-")))
+                    reset_btn = gr.Button("Reset", elem_id="edit-reset")
+                with gr.Column():
+                    with gr.Row():
+                        before = gr.Image(label="Before", elem_id="edit-before", **IMAGE)
+                        after = gr.Image(label="After", elem_id="edit-after", **IMAGE)
+                    edit_info = gr.Markdown(elem_classes="sgt-note", elem_id="edit-info")
+                    edit_pasted = gr.Image(label="Pasted back into the photo", elem_id="edit-pasted", **IMAGE)
+            # /edit's plain inputs: strengths as JSON text (the sliders' count depends on the network)
+            strengths_json = gr.Textbox(label="Strengths (JSON)", visible=False)
+            edit_api_btn = gr.Button(visible=False)
+        names = [s.name for s in specs]
+        pngs = model.root / "png"
+
+        def edit_files(r: handlers.Edited) -> tuple:
+            # files written once, not arrays: see handlers.png_file (concurrent identical outputs)
+            return (handlers.png_file(r.before, pngs), handlers.png_file(r.after, pngs),
+                    None if r.pasted is None else handlers.png_file(r.pasted, pngs), r.info)
+
+        def edit_ui(net, latent, photo, *values):
+            if not latent:  # cleared: nothing to show, no error
+                return None, None, None, ""
+            with shown_errors(latent, photo):
+                catalogue = model.edits(net)  # sliders of edits another network lacks are ignored
+                strengths = {n: v for n, v in zip(names, values) if n in catalogue and v}
+                r = handlers.edit(model, net, latent, strengths, photo)
+            return edit_files(r)
+
+        # always_last: a drag fires many changes; one runs, the newest waits, the rest are dropped
+        gr.on([s.change for s in edit_sliders] + [edit_latent.change, edit_photo.change], edit_ui,
+              [network, edit_latent, edit_photo, *edit_sliders], [before, after, edit_pasted, edit_info],
+              trigger_mode="always_last", concurrency_id=TORCH, show_progress="minimal", api_visibility="private")
+
+        def edit_api(net, latent, strengths, photo):
+            with shown_errors(latent, photo):
+                r = handlers.edit(model, net, latent, strengths, photo)
+            return edit_files(r)
+
+        edit_api_btn.click(edit_api, [network, edit_latent, strengths_json, edit_photo],
+                           [before, after, edit_pasted, edit_info], api_name="edit", concurrency_id=TORCH,
+                           api_description="Edit a latent: (network, latent .npz, strengths as JSON "
+                                           "'{\"sefa:0\": 1.5}', optional photo for paste-back) -> before, "
+                                           "after, pasted-back photo or None, info.")
+
+        def reset(net):
+            zeros = handlers.reset_strengths(model, net)
+            return [zeros.get(n, 0.0) for n in names]
+
+        reset_btn.click(reset, network, edit_sliders, queue=False, api_visibility="private")
+        # the latest latent goes to the Edit tab (as a file: gr.State would not be part of the API)
+        gen_latent.change(lambda f: (f, None), gen_latent, [edit_latent, edit_photo], queue=False,
+                          api_visibility="private")
+        inv_latent.change(lambda f, p: (f, p), [inv_latent, photo], [edit_latent, edit_photo], queue=False,
+                          api_visibility="private")
         # ---------------------------------------------------------------------------------- Swap
         # (coming with the `edits` package: identity + attribute images, method lcr/ftm/blend)
 
@@ -182,9 +259,12 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
             with shown_errors():
                 num_ws = model.get(net).G.num_ws
                 text = handlers.network_info(model, net)
-            return text, gr.Slider(maximum=num_ws), gr.Slider(maximum=num_ws)
+                catalogue = model.edits(net)  # sliders of edits this network lacks are hidden (and ignored)
+            return (text, gr.Slider(maximum=num_ws), gr.Slider(maximum=num_ws),
+                    *[gr.Slider(visible=n in catalogue) for n in names])
 
-        network.change(switch, network, [info, mix_from, mix_to], concurrency_id=TORCH, api_visibility="private")
+        network.change(switch, network, [info, mix_from, mix_to, *edit_sliders], concurrency_id=TORCH,
+                       api_visibility="private")
 
     return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 

@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "train": "stylegan.train.cli:train",
     "train-encoder": "inversion.encoder_cli:train_encoder",
     "directions": "edits.cli:directions",
+    "train-delta": "edits.delta.cli:train_delta",
+    "edit": "edits.edit_cli:edit",
     "demo": "demos.serve:demo",
 }
 

@@ -7,7 +7,9 @@ from parameter checks, ...); the app shows their messages.
 """
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -70,6 +72,34 @@ def network_info(model: DemoModel, network: str | None = None) -> str:
     return text + ("\n\n" + REAL_PHOTO_NOTE if net.synthetic else "")
 
 
+def _first(lat: stylegan.Latents) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    """The first latent of a file (ws `[1, num_ws, w_dim]`) and its noise maps (None: there are none)."""
+    return lat.ws[:1], {k: v[:1] if v.ndim == 4 else v for k, v in lat.noise.items()} or None
+
+
+def png_file(image: np.ndarray, folder: str | Path) -> Path:
+    """`image` (uint8 [H, W, 3]) as a PNG in `folder`, named by its pixels' hash and written once, atomically.
+
+    Why not hand Gradio the array: Gradio writes an array to a content-hash path *in place* on every
+    call, so when concurrent requests return the same image (Edit's unchanged "before"), one request
+    truncates the file while another's client is downloading it. A file that is complete before it
+    appears and never rewritten has no such race, and an image seen before costs no encode.
+    """
+    import hashlib
+
+    from PIL import Image
+
+    from sgtcore.atomic import atomic_file
+
+    a = np.ascontiguousarray(image)
+    key = hashlib.sha1(repr((a.shape, a.dtype.str)).encode() + a.tobytes()).hexdigest()[:20]
+    path = Path(folder) / f"{key}.png"
+    if not path.is_file():
+        with atomic_file(path) as tmp:
+            Image.fromarray(a).save(tmp, format="png", compress_level=1)  # lossless; level 1: fast
+    return path
+
+
 # ----------------------------------------------------------------------------------------- generate
 class Generated(NamedTuple):
     image: np.ndarray      # uint8 [R, R, 3]
@@ -110,8 +140,7 @@ def generate(model: DemoModel, network: str | None, seed: int, truncation_psi: f
     noise = None
     with torch.no_grad():
         if latent_file:
-            lat = stylegan.load_ws(latent_file, G)
-            ws, noise = lat.ws[:1], {k: v[:1] if v.ndim == 4 else v for k, v in lat.noise.items()} or None
+            ws, noise = _first(stylegan.load_ws(latent_file, G))
             what = f"latent file {Path(latent_file).name}"
         else:
             ws = G.mapping(stylegan.seed_to_z(seed, G.z_dim), truncation_psi=psi)
@@ -188,6 +217,8 @@ def invert(model: DemoModel, network: str | None, photo: str | Path | None, past
     target = from_uint8(np.array(aligned))  # a copy: decoded images are read-only, torch warns about those
     psnr = float(inversion.psnr(result.image, target)[0])
     meta = {"network": net.name, "photo": Path(photo).name, "psnr": psnr, "settings": result.history["settings"]}
+    if face is not None:  # what the Edit tab needs to paste an edit of this latent back into the photo
+        meta["alignment"] = {**face.to_dict(), "source": Path(photo).name}
     path = stylegan.save_ws(model.output_dir() / f"{Path(photo).stem}.npz", result.ws, noise=result.noise,
                             metadata=meta)
     pasted = inversion.paste_back(image, result.image, face) if paste and face is not None else None
@@ -195,6 +226,213 @@ def invert(model: DemoModel, network: str | None, photo: str | Path | None, past
     summary = (f"PSNR {psnr:.2f} dB after {settings['steps']} {settings['space'].upper()} steps from "
                f"{settings['init']} (loss {result.history['loss_name']}).")
     return Inverted(aligned, to_uint8(result.image)[0], psnr, path, pasted, "\n\n".join([summary, *notes]))
+
+
+# --------------------------------------------------------------------------------------------- edit
+#: How the sliders name an edit's unit (`Edit.unit`): "yaw (°)", "smile (0-1)", "sefa:0 (σ)".
+UNIT_LABELS = {"deg": "°", "0-1": "0-1", "σ": "σ"}
+#: Group titles of the uncalibrated components, by `Edit.method`.
+METHOD_TITLES = {"sefa": "SeFa", "ganspace": "GANSpace", "interfacegan": "InterFaceGAN", "dge": "Delta-GAN",
+                 "stylespace": "StyleSpace"}
+CALIBRATED = "Attributes (calibrated)"
+
+
+class EditSlider(NamedTuple):
+    """What the Edit tab shows for one edit of the catalogue."""
+    name: str              # the catalogue name, the key of `edit`'s strengths ("sefa:0", "dge:yaw")
+    label: str             # "yaw (°)", "smile (0-1)", "sefa:0 (σ)"
+    group: str             # CALIBRATED or "SeFa components (σ)", ...
+    minimum: float         # `Edit.range`, widened to hold 0 (no edit, the default)
+    maximum: float
+    step: float
+    info: str              # a line under the label (calibrated: the edit's name and method)
+
+
+def _unit(edit: Any) -> str:
+    return UNIT_LABELS.get(edit.unit, edit.unit)
+
+
+def _range(edit: Any) -> tuple[float, float]:
+    lo, hi = (float(v) for v in edit.range)
+    return min(lo, 0.0), max(hi, 0.0)
+
+
+def edit_sliders(model: DemoModel, network: str | None = None) -> list[EditSlider]:
+    """One slider per edit of `edits.available(G)`: calibrated attributes first (in `edits.attributes`
+    order; of several edits for one attribute, the one `edits.resolve` picks for the bare name comes
+    first and is labelled plainly, "yaw (°)", the others name their method, "yaw (°, interfacegan)"),
+    then each method's components.
+
+    Args:
+        model: the demo's networks.
+        network: a name from `model.names` (None: the default).
+    """
+    import edits
+    from edits.attributes import ATTRIBUTES
+
+    catalogue = model.edits(network)
+    order = {name: i for i, name in enumerate(ATTRIBUTES)}
+    calibrated = [e for e in catalogue.values() if e.attribute is not None]
+    preferred = {e.attribute: edits.resolve(catalogue, e.attribute).name for e in calibrated}
+    calibrated.sort(key=lambda e: (order.get(e.attribute, len(order)), e.attribute,
+                                   e.name != preferred[e.attribute], e.name))
+    out = []
+    for e in calibrated:
+        label = f"{e.attribute} ({_unit(e)}" + (")" if e.name == preferred[e.attribute] else f", {e.method})")
+        out.append(EditSlider(e.name, label, CALIBRATED, *_range(e), _step(*_range(e)),
+                              f"{e.name}: {METHOD_TITLES.get(e.method, e.method)}"))
+    for e in catalogue.values():
+        if e.attribute is None:
+            group = f"{METHOD_TITLES.get(e.method, e.method)} components ({_unit(e)})"
+            out.append(EditSlider(e.name, f"{e.name} ({_unit(e)})", group, *_range(e), _step(*_range(e)), ""))
+    return out
+
+
+def _step(lo: float, hi: float) -> float:
+    """A round slider step giving at least 100 positions: 0.01 for ±3 σ or 0-1, 0.1 for ±30°."""
+    return float(10 ** np.floor(np.log10(max(hi - lo, 1e-6) / 100)))
+
+
+def parse_strengths(strengths: Mapping[str, Any] | str | None, catalogue: Mapping[str, Any]) -> dict[str, float]:
+    """Strengths as `{edit name: value in the edit's unit}`, checked against the catalogue.
+
+    Args:
+        strengths: a mapping or its JSON text (`'{"sefa:0": 1.5, "dge:yaw": 15}'`); None or "" = no edit.
+            A bare attribute (`"yaw"`) means the edit `edits.resolve` picks for it, as in `sgt edit`.
+        catalogue: `edits.available(G)`.
+
+    Returns:
+        `{catalogue name: strength}`.
+
+    Raises:
+        ValueError: not a JSON object, an unknown edit name (the message lists the known ones), one edit
+            named twice, a value that is not a finite number or lies outside the edit's range.
+    """
+    import json
+
+    import edits
+
+    if strengths is None or (isinstance(strengths, str) and not strengths.strip()):
+        return {}
+    if isinstance(strengths, str):
+        try:
+            strengths = json.loads(strengths)
+        except ValueError as exc:
+            raise ValueError(f"strengths must be a JSON object like {{\"sefa:0\": 1.5}}, got {strengths!r} "
+                             f"({exc})") from None
+    if not isinstance(strengths, Mapping):
+        raise ValueError(f"strengths must be a JSON object {{edit name: strength}}, got {type(strengths).__name__}")
+    out = {}
+    for key, value in strengths.items():
+        try:
+            edit = edits.resolve(catalogue, str(key))
+        except edits.UnknownEditError as exc:
+            raise ValueError(str(exc)) from None
+        name, v = edit.name, _float(value, f"strength of {key}")
+        lo, hi = _range(edit)
+        if not lo <= v <= hi:
+            raise ValueError(f"strength of {name} = {v:g} is outside its range [{lo:g}, {hi:g}] ({_unit(edit)})")
+        if name in out:
+            raise ValueError(f"{name} is given twice (as {key!r} too); give each edit once")
+        out[name] = v
+    return out
+
+
+def reset_strengths(model: DemoModel, network: str | None = None) -> dict[str, float]:
+    """Every edit of the network at 0 (no edit): what the Edit tab's Reset sets."""
+    return {name: 0.0 for name in model.edits(network)}
+
+
+class _Source(NamedTuple):
+    ws: torch.Tensor                        # [1, num_ws, w_dim]
+    noise: dict[str, torch.Tensor] | None
+    noise_mode: str
+    metadata: dict
+    before: np.ndarray                      # uint8 [R, R, 3]: the unedited render
+
+
+@functools.lru_cache(maxsize=16)
+def _source(G: stylegan.Generator, path: str, stamp: tuple[int, int]) -> _Source:
+    """A latent file read and rendered once (`stamp`: mtime and size, so a rewritten file is read again):
+    a slider move then costs one synthesis pass, not a file read and two passes."""
+    lat = stylegan.load_ws(path, G)
+    ws, noise = _first(lat)
+    noise_mode = "const" if noise else lat.metadata.get("noise_mode", "const")
+    if noise_mode not in NOISE_MODES or noise_mode == "random":  # random maps are stored; without them: const
+        noise_mode = "const"
+    with torch.inference_mode():
+        before = to_uint8(G.synthesis(ws, noise=noise, noise_mode=noise_mode))[0]
+    before.flags.writeable = False  # shared between calls
+    return _Source(ws, noise, noise_mode, lat.metadata, before)
+
+
+@functools.lru_cache(maxsize=4)
+def _photo(path: str, stamp: tuple[int, int]) -> np.ndarray:
+    import inversion
+
+    image = inversion.load_image(path)
+    image.flags.writeable = False
+    return image
+
+
+def _stamp(path: str | Path) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_size
+
+
+class Edited(NamedTuple):
+    before: np.ndarray            # uint8 [R, R, 3]: the latent rendered as it is
+    after: np.ndarray             # uint8 [R, R, 3]: with the edits applied
+    pasted: np.ndarray | None     # uint8 photo with `after` pasted back (None: no photo or no alignment)
+    info: str
+
+
+def edit(model: DemoModel, network: str | None, latent_file: str | Path | None,
+         strengths: Mapping[str, Any] | str | None = None, photo: str | Path | None = None) -> Edited:
+    """Apply edits of the catalogue to the first latent of a file (`edits.render`) and render before/after.
+
+    Args:
+        model: the demo's networks.
+        network: a name from `model.names` (None: the default).
+        latent_file: an `.npz` from Generate, Invert or `stylegan.save_ws`; its noise maps are used.
+        strengths: `{edit name: strength in the edit's unit}` or its JSON text (see `parse_strengths`);
+            edits not named stay at 0.
+        photo: the photo the latent was inverted from; when the latent file holds the alignment (the
+            Invert tab writes it), the edited face is also pasted back into it.
+
+    Returns:
+        Before and after images, the pasted-back photo (or None) and a line naming the edits applied.
+
+    Raises:
+        ValueError: no latent file, bad strengths (see `parse_strengths`), a photo of another size than
+            the one aligned.
+        stylegan.LatentFileError: an unreadable latent file or one made for another generator.
+    """
+    import edits
+    import inversion
+
+    if not latent_file:
+        raise ValueError("no latent: generate or invert an image first, or upload a latent file (.npz)")
+    net = model.get(network)
+    catalogue = model.edits(network)
+    values = parse_strengths(strengths, catalogue)
+    src = _source(net.G, str(latent_file), _stamp(latent_file))
+    applied = [(catalogue[n], v) for n, v in values.items() if v != 0]
+    if applied:
+        with torch.inference_mode():
+            after = to_uint8(edits.render(net.G, src.ws, applied, noise_mode=src.noise_mode, noise=src.noise))[0]
+    else:
+        after = src.before
+    pasted = None
+    alignment = src.metadata.get("alignment")
+    if photo and alignment:
+        face = inversion.AlignedFace.from_dict(alignment)
+        try:
+            pasted = inversion.paste_back(_photo(str(photo), _stamp(photo)), after, face)
+        except ValueError as exc:  # another photo than the one inverted
+            raise ValueError(str(exc).replace("the image", Path(photo).name, 1)) from None
+    info = "; ".join(f"{e.name} {v:+g} {_unit(e)}" for e, v in applied) or "no edit (all strengths 0)"
+    return Edited(src.before, after, pasted, info)
 
 
 # ------------------------------------------------------------------------------------------- render
@@ -277,6 +515,6 @@ def _fmt(v: Any) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-__all__ = ["Generated", "Inverted", "Pair", "REAL_PHOTO_NOTE", "RENDER_SLIDERS", "Rendered", "generate", "head_params",
-           "invert", "layer_resolutions", "network_info", "render_defaults", "render_head",
-           "render_pair"]
+__all__ = ["EditSlider", "Edited", "Generated", "Inverted", "Pair", "REAL_PHOTO_NOTE", "RENDER_SLIDERS", "Rendered",
+           "edit", "edit_sliders", "generate", "head_params", "invert", "layer_resolutions", "network_info",
+           "parse_strengths", "png_file", "render_defaults", "render_head", "render_pair", "reset_strengths"]

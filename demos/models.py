@@ -86,6 +86,7 @@ class DemoModel:
                 self.sources.setdefault(name, path)
         self.device = device
         self._loaded: dict[str, Network] = {}
+        self._edits: dict[str, dict[str, Any]] = {}
         self._preloaded = {self.default: G} if G is not None else {}
         self._lock = threading.Lock()
         self.root = Path(tempfile.mkdtemp(prefix="sgt_demo_"))  # every file the demo hands out lies below
@@ -124,6 +125,17 @@ class DemoModel:
         net = Network(name, G, D, encoder, make_loss("auto", D=D), is_synthetic(G))
         warm_up(net)
         return net
+
+    def edits(self, name: str | None = None) -> dict[str, Any]:
+        """`edits.available(G)` for the network called `name`, read once (edits registered later show up
+        after a restart)."""
+        net = self.get(name)
+        with self._lock:
+            if net.name not in self._edits:
+                import edits
+
+                self._edits[net.name] = edits.available(net.G)
+            return self._edits[net.name]
 
     def output_dir(self) -> Path:
         """A fresh folder for the files one call returns (removed by `close`)."""

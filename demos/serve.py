@@ -17,7 +17,7 @@ import click
 @click.option("--models-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder of further checkpoints offered in the UI (.pkl, .pt, model folders), e.g. FFHQ ones.")
 def demo(host: str, port: int, network: str, models_dir: Path | None) -> None:
-    """Serve the demo (Generate, Invert, Render) at http://HOST:PORT until interrupted."""
+    """Serve the demo (Generate, Invert, Edit, Render) at http://HOST:PORT until interrupted."""
     import torch
 
     from stylegan.cli_network import load_network

@@ -17,9 +17,14 @@ from sgtcore import modelio
 
 from .base import Edit, EditModule, LinearEdit, apply_edit
 from .io import load
+from .names import METHOD_ORDER, UnknownEditError, resolve
 
 modelio.register_class("LinearEdit", "edit", "edits.base:LinearEdit",
                        remake="make one for it with `sgt directions --network ...`")
+modelio.register_class("DeltaEdit", "edit", "edits.delta.edit:DeltaEdit",
+                       remake="train one for it with `sgt train-delta --network ...`")
+modelio.register_class("StyleEdit", "edit", "edits.stylespace:StyleEdit",
+                       remake="make one for it with `sgt directions --method stylespace --network ...`")
 
 
 def _natural(name: str) -> tuple:
@@ -47,11 +52,54 @@ def available(G_or_name: Any) -> dict[str, Edit]:
     return dict(sorted(found.items(), key=lambda kv: _natural(kv[0])))
 
 
+def _split(G: Any, ws: Any, edits: Iterable[Sequence]) -> tuple[list[tuple], list[tuple]]:
+    """Validate ws and the edits' generator; `(W/W+ items, StyleSpace items)`, each `(edit, strength, layers)`."""
+    import stylegan
+    from sgtcore.errors import ArchitectureMismatchError
+
+    from .base import check_ws
+
+    check_ws(ws, G.num_ws, G.w_dim)
+    fp, w_items, s_items = None, [], []
+    for item in edits:
+        edit, strength, *rest = item
+        if edit.generator is not None:
+            fp = fp or stylegan.fingerprint(G)
+            if edit.generator != fp:
+                raise ArchitectureMismatchError(f"edit {edit.name!r} was made for generator {edit.generator}, not for "
+                                                f"the one given ({fp}); make one for it with `sgt directions`")
+        (s_items if getattr(edit, "space", "w") == "s" else w_items).append((edit, strength, rest[0] if rest else None))
+    return w_items, s_items
+
+
+def apply_styles(G: Any, ws: Any, edits: Iterable[Sequence] = ()) -> dict:
+    """S-space styles of `ws` after the edits: W/W+ edits first (in order), then StyleSpace edits (in order).
+
+    Args:
+        G: the generator.
+        ws: `[N, num_ws, w_dim]`.
+        edits: `(edit, strength)` or `(edit, strength, layers)` items of any family.
+
+    Returns:
+        `{layer: [N, C]}` as `G.synthesis.ws_to_styles`; render with `G.synthesis(styles=...)`.
+
+    Raises:
+        ArchitectureMismatchError: an edit made for another generator. ValueError: see `Edit.apply`.
+    """
+    w_items, s_items = _split(G, ws, edits)
+    for edit, strength, layers in w_items:
+        ws = edit.apply(ws, strength, layers)
+    styles = G.synthesis.ws_to_styles(ws)
+    for edit, strength, layers in s_items:
+        styles = edit.apply_styles(styles, strength, layers)
+    return styles
+
+
 def render(G: Any, ws: Any, edits: Iterable[Sequence] = (), noise_mode: str = "const", **synthesis_kwargs: Any):
-    """Apply edits in order, then synthesise.
+    """Apply edits, then synthesise once.
 
     W/W+ edits compose by applying one after another; StyleSpace edits (which act on the per-layer
-    styles, not on ws) will join here when that family lands.
+    styles, not on ws) are applied after all of them, to the styles of the edited ws (`apply_styles`).
 
     Args:
         G: the generator.
@@ -66,22 +114,14 @@ def render(G: Any, ws: Any, edits: Iterable[Sequence] = (), noise_mode: str = "c
     Raises:
         ArchitectureMismatchError: an edit made for another generator. ValueError: see `Edit.apply`.
     """
-    import stylegan
-    from sgtcore.errors import ArchitectureMismatchError
-
-    from .base import check_ws
-
-    check_ws(ws, G.num_ws, G.w_dim)
-    fp = None
-    for item in edits:
-        edit, strength, *rest = item
-        if edit.generator is not None:
-            fp = fp or stylegan.fingerprint(G)
-            if edit.generator != fp:
-                raise ArchitectureMismatchError(f"edit {edit.name!r} was made for generator {edit.generator}, not for "
-                                                f"the one given ({fp}); make one for it with `sgt directions`")
-        ws = edit.apply(ws, strength, rest[0] if rest else None)
+    edits = list(edits)
+    w_items, s_items = _split(G, ws, edits)
+    if s_items:
+        return G.synthesis(styles=apply_styles(G, ws, edits), noise_mode=noise_mode, **synthesis_kwargs)
+    for edit, strength, layers in w_items:
+        ws = edit.apply(ws, strength, layers)
     return G.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
 
 
-__all__ = ["Edit", "LinearEdit", "EditModule", "apply_edit", "available", "load", "render"]
+__all__ = ["Edit", "LinearEdit", "EditModule", "apply_edit", "apply_styles", "available", "load", "render",
+           "resolve", "UnknownEditError", "METHOD_ORDER"]

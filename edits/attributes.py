@@ -61,6 +61,20 @@ class Attribute:
         ranges = param_ranges()
         return float(sum(getattr(getattr(head, ranges[p][0]), p) for p in self.params) / len(self.params))
 
+    @property
+    def noticeable(self) -> float:
+        """The smallest change worth calling an edit (the oracle's reading noise is a fraction of it):
+        3° for angles, 0.05 for 0-1 expression parameters."""
+        return 3.0 if self.unit == "deg" else 0.05
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """The renderer's range of the attribute's parameters (the narrowest), in `unit`."""
+        from synthetic.params import param_ranges
+
+        ranges = [param_ranges()[p][1] for p in self.params]
+        return max(r[0] for r in ranges), min(r[1] for r in ranges)
+
     def score(self, prediction: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The attribute read from an oracle prediction (`Oracle.predict` output): `[N]` in `unit`."""
         return torch.stack([prediction[p] for p in self.params]).mean(0)

@@ -100,6 +100,7 @@ class Edit(ABC):
     rows: tuple[int, ...]
     metadata: dict
     calibration: "Calibration | None" = None
+    space: str = "w"  # what it edits: "w" = ws via `apply`; "s" = S-space styles via `apply_styles` (StyleSpace)
 
     @property
     def range(self) -> tuple[float, float]:
@@ -136,10 +137,12 @@ class Edit(ABC):
     def to_bundle(self) -> modelio.Bundle:
         """The edit as plain data in the one model format."""
 
+    save_half = False  # store float16 (networks); directions stay float32
+
     def save(self, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
         """Write the edit as a model folder (`config.json` + `model.safetensors`, kind "edit")."""
         meta = dict(self.metadata) if metadata is None else metadata
-        return modelio.save(self.to_bundle(), directory, generator=self.generator, metadata=meta)
+        return modelio.save(self.to_bundle(), directory, generator=self.generator, metadata=meta, half=self.save_half)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, method={self.method!r}, attribute={self.attribute!r}, "

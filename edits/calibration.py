@@ -117,15 +117,42 @@ def held_out_ws(G: Any, num: int, seed: int = 1_000_000, truncation_psi: float =
         return G.mapping(z, truncation_psi=truncation_psi)
 
 
-def attribute_change(G: Any, oracle: Any, attribute: str, ws: torch.Tensor, edited: torch.Tensor,
-                     batch: int = 32) -> torch.Tensor:
-    """Oracle reading of `attribute` on `G(edited)` minus on `G(ws)`: `[N]` in the attribute's unit."""
+@torch.no_grad()
+def roomy_ws(G: Any, oracle: Any, attribute: str, num: int, seed: int = 1_000_000, central: float = 0.6,
+             batch: int = 64) -> torch.Tensor:
+    """`[num, num_ws, w_dim]` held-out samples whose `attribute` reads inside the central `central` share of
+    the renderer's range, so an edit has room to move either way (a head turned 65° cannot turn 15° more,
+    and averaging such heads in would make the calibration overshoot on the others)."""
+    attr = get(attribute)
+    lo, hi = attr.limits
+    mid, half = (lo + hi) / 2, (hi - lo) / 2 * central
+    kept, start = [], seed
+    while sum(len(k) for k in kept) < num:
+        ws = held_out_ws(G, batch, start)
+        start += batch
+        score = attr.score(oracle.predict(G.synthesis(ws, noise_mode="const"), mirror_identity=False))
+        kept.append(ws[(score - mid).abs() <= half])
+        if start - seed > 100 * max(num, batch):
+            raise ValueError(f"too few samples of this generator read {attribute} inside {mid - half:g}..{mid + half:g} "
+                             f"{attr.unit}; pass ws= to measure on latents of your choice")
+    return torch.cat(kept)[:num]
+
+
+def attribute_change(G: Any, oracle: Any, attribute: str, ws: torch.Tensor,
+                     edited: torch.Tensor | dict[str, torch.Tensor], batch: int = 32) -> torch.Tensor:
+    """Oracle reading of `attribute` on `G(edited)` minus on `G(ws)`: `[N]` in the attribute's unit.
+
+    `edited` is ws `[N, num_ws, w_dim]` or an S-space styles dict (`G.synthesis.ws_to_styles`, StyleSpace)."""
     attr = get(attribute)
     out = []
     with torch.no_grad():
         for i in range(0, len(ws), batch):
             a = attr.score(oracle.predict(G.synthesis(ws[i:i + batch], noise_mode="const"), mirror_identity=False))
-            b = attr.score(oracle.predict(G.synthesis(edited[i:i + batch], noise_mode="const"), mirror_identity=False))
+            if isinstance(edited, dict):
+                img = G.synthesis(styles={k: v[i:i + batch] for k, v in edited.items()}, noise_mode="const")
+            else:
+                img = G.synthesis(edited[i:i + batch], noise_mode="const")
+            b = attr.score(oracle.predict(img, mirror_identity=False))
             out.append(b - a)
     return torch.cat(out)
 
@@ -137,18 +164,20 @@ def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
     Args:
         G: the generator.
-        apply_raw: `(ws [N, num_ws, w_dim], raw [N]) -> edited ws`: the edit in raw units.
+        apply_raw: `(ws [N, num_ws, w_dim], raw [N]) -> edited ws` (or an edited S-space styles dict, for
+            StyleSpace edits): the edit in raw units.
         attribute: an `edits.attributes` name (ValueError for one the oracle cannot score).
         raw_grid: raw strengths to try (0 is added).
         oracle: the attribute oracle (default: `synthetic.oracle.load()`).
-        ws: latents to measure on (default: `num` held-out samples of G from `seed`).
+        ws: latents to measure on (default: `num` held-out samples of G from `seed` that leave the edit
+            room, `roomy_ws`).
     """
     attr = get(attribute)
     if oracle is None:
         from synthetic import oracle as oracle_mod
 
         oracle = oracle_mod.load()
-    ws = held_out_ws(G, num, seed) if ws is None else ws
+    ws = roomy_ws(G, oracle, attribute, num, seed) if ws is None else ws
     grid = sorted({float(r) for r in raw_grid} | {0.0})
     achieved, spread = [], []
     for r in tqdm(grid, desc=f"calibrate {attribute}", unit="strength", disable=not progress):
@@ -162,7 +191,11 @@ def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         achieved.append(float(d.mean()))
         spread.append(float(d.std()))
     info = {"samples": len(ws), "seed": seed, "std": spread}
+    if max(abs(a) for a in achieved) < attr.noticeable:
+        raise ValueError(f"this edit does not change {attr.name} noticeably: at most {max(abs(a) for a in achieved):.3g} "
+                         f"{attr.unit} over raw strengths {grid[0]:g}..{grid[-1]:g} (noticeable: {attr.noticeable:g}); "
+                         "it cannot be calibrated")
     return Calibration(grid, achieved, attr.name, attr.unit, info)
 
 
-__all__ = ["Calibration", "measure", "held_out_ws", "attribute_change"]
+__all__ = ["Calibration", "measure", "held_out_ws", "roomy_ws", "attribute_change"]

@@ -12,9 +12,13 @@ from sgtcore import modelio
 from sgtcore.errors import ArchitectureMismatchError, UnknownFormatError
 
 from .base import Edit, LinearEdit
+from .delta.edit import DeltaEdit
+from .stylespace import StyleEdit
 
 # class_name in config.json -> builder from a modelio.Bundle
-EDIT_CLASSES: dict[str, Callable[[modelio.Bundle, Any], Edit]] = {"LinearEdit": LinearEdit.from_bundle}
+EDIT_CLASSES: dict[str, Callable[[modelio.Bundle, Any], Edit]] = {"LinearEdit": LinearEdit.from_bundle,
+                                                                  "DeltaEdit": DeltaEdit.from_bundle,
+                                                                  "StyleEdit": StyleEdit.from_bundle}
 
 
 def load(directory: str | os.PathLike, G: Any = None) -> Edit:

@@ -58,8 +58,9 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, noise_mode, outd
         Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(out / f"seed{seed:04d}.png")
         if save_ws:
             write_ws(out / f"seed{seed:04d}.npz", ws, noise=noise,
-                     metadata={"seed": seed, "network": str(network), "truncation_psi": truncation_psi,
-                               "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode})
+                     metadata={"seed": seed, "network": str(network), "generator": stylegan.fingerprint(G),
+                               "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff,
+                               "noise_mode": noise_mode})
     click.echo(f"wrote {len(seed_list)} image(s) to {out}")
 
 

@@ -56,6 +56,38 @@ def test_render_endpoints(client):
     assert not np.array_equal(_png(a), _png(b)) and changed.startswith("yaw: ")
 
 
+def test_edit_endpoint_changes_with_strength_and_0_is_the_plain_render(client, model):
+    g = handlers.generate(model, None, 7, 0.7)
+    latent = handle_file(str(g.latent_path))
+    before, after, pasted, info = client.predict("synthheads", latent, '{"sefa:0": 0}', None, api_name="/edit")
+    assert np.array_equal(_png(before), g.image) and np.array_equal(_png(after), g.image) and pasted is None
+    _, edited, _, info = client.predict("synthheads", latent, '{"sefa:0": 2.5}', None, api_name="/edit")
+    assert np.array_equal(_png(edited), handlers.edit(model, None, g.latent_path, {"sefa:0": 2.5}).after)
+    assert not np.array_equal(_png(edited), g.image) and info == "sefa:0 +2.5 σ"
+    with pytest.raises(AppError, match="unknown edit 'moustache'; available: "):
+        client.predict("synthheads", latent, '{"moustache": 1}', None, api_name="/edit")
+
+
+def test_edit_endpoint_pastes_back_into_the_photo(client, model, examples):
+    inv = handlers.invert(model, None, examples[-1], steps=1)
+    _, after, pasted, _ = client.predict("synthheads", handle_file(str(inv.latent_path)), '{"sefa:1": -2}',
+                                         handle_file(str(examples[-1])), api_name="/edit")
+    truth = handlers.edit(model, None, inv.latent_path, {"sefa:1": -2}, examples[-1])
+    assert np.array_equal(_png(after), truth.after) and np.array_equal(_png(pasted), truth.pasted)
+
+
+def test_20_concurrent_edits_all_complete_correctly(client, model):
+    """The queue (one torch slot, 32 places) serves a burst in order; each answer is its own request's."""
+    g = handlers.generate(model, None, 11, 0.7)
+    strengths = [round(-2.85 + 0.3 * i, 2) for i in range(20)]
+    jobs = [client.submit("synthheads", handle_file(str(g.latent_path)), f'{{"sefa:2": {v}}}', None,
+                          api_name="/edit") for v in strengths]
+    for v, job in zip(strengths, jobs):
+        _, after, _, info = job.result(timeout=120)
+        assert np.array_equal(_png(after), handlers.edit(model, None, g.latent_path, {"sefa:2": v}).after), v
+        assert info == f"sefa:2 {v:+g} σ"
+
+
 def _bad_inputs(tmp: Path) -> dict[str, tuple[str, Path, str]]:
     """name -> (endpoint, file, expected words of the message)."""
     (tmp / "notes.txt").write_text("hello")
@@ -69,13 +101,15 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[str, Path, str]]:
         "faceless photo": ("/invert", tmp / "wall.png", "no face found in wall.png"),
         "oversized image": ("/invert", tmp / "huge.png", "huge.png is 7000x6000 = 42.0 megapixels"),
         "corrupt latent": ("/generate", tmp / "broken.npz", "broken.npz: not a readable .npz latent file"),
+        "corrupt latent to edit": ("/edit", tmp / "broken.npz", "broken.npz: not a readable .npz latent file"),
     }
 
 
 def test_bad_inputs_are_readable_errors_and_the_server_keeps_serving(client, tmp_path):
     for name, (endpoint, path, expected) in _bad_inputs(tmp_path).items():
-        args = (["synthheads", handle_file(str(path)), True] if endpoint == "/invert"
-                else ["synthheads", 0, 0.7, "const", None, 0, 0, handle_file(str(path))])
+        args = {"/invert": ["synthheads", handle_file(str(path)), True],
+                "/generate": ["synthheads", 0, 0.7, "const", None, 0, 0, handle_file(str(path))],
+                "/edit": ["synthheads", handle_file(str(path)), '{"sefa:0": 1}', None]}[endpoint]
         with pytest.raises(AppError) as err:
             client.predict(*args, api_name=endpoint)
         assert expected in str(err.value), (name, str(err.value))

@@ -1,12 +1,14 @@
 """One end-to-end pass through the real page in headless Debian Chromium (driven by pip `playwright`,
-which downloads no browser): generate, upload a photo and invert it, render a head; every output
-image must change. Screenshots of each tab go to docs/ for the README."""
+which downloads no browser): a corrupt latent is refused with a readable toast, generate, upload a photo and
+invert it, edit the inverted latent with a slider, render a head; every output image must change.
+Screenshots of each tab go to docs/ for the README."""
 import os
 from pathlib import Path
 
 import pytest
 
 from demo_setup import examples, model, serving  # noqa: F401 (fixtures)
+from demos import handlers
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,16 +47,27 @@ def server(model, examples):
         yield s
 
 
-def test_generate_invert_render_in_a_real_browser(server, examples):
+def test_generate_invert_edit_render_in_a_real_browser(server, examples, model, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     docs = ROOT / "docs"
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    first_slider = handlers.edit_sliders(model)[0]  # in the group that starts open
+    slider = "#edit-" + first_slider.name.replace(":", "-")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(server.url, wait_until="domcontentloaded")
             page.locator("#generate-btn").wait_for(timeout=TIMEOUT_MS)  # a real control, not networkidle
+
+            _tab(page, "Edit")  # a corrupt latent: a readable toast, and the app goes on serving
+            page.locator("#edit-latent input[type=file]").set_input_files(str(broken))
+            toast = page.locator('[data-testid="toast-body"]').first
+            expect(toast).to_contain_text("broken.npz: not a readable .npz latent file", timeout=TIMEOUT_MS)
+            page.locator('[data-testid="toast-close"]').first.click()
+            _tab(page, "Generate")
 
             page.locator("#gen-seed input").fill("5")
             page.locator("#generate-btn").click()
@@ -74,6 +87,20 @@ def test_generate_invert_render_in_a_real_browser(server, examples):
             _new_src(page, "#inv-pasted")
             assert "FFHQ checkpoint" in page.locator("#inv-note").inner_text()
             _shot(page, docs / "demo_invert.png")
+
+            _tab(page, "Edit")  # the inverted latent and its photo arrive here by themselves
+            expect(page.locator("#edit-latent")).to_contain_text(".npz", timeout=TIMEOUT_MS)
+            unedited = _new_src(page, "#edit-after")
+            _new_src(page, "#edit-before")
+            pasted = _new_src(page, "#edit-pasted")
+            page.locator(f"{slider} input[type=range]").fill(f"{first_slider.maximum * 0.8:.2f}")
+            _new_src(page, "#edit-after", unedited)
+            _new_src(page, "#edit-pasted", pasted)
+            expect(page.locator("#edit-info")).to_contain_text(first_slider.name, timeout=TIMEOUT_MS)
+            _shot(page, docs / "demo_edit.png")
+            page.locator("#edit-reset").click()
+            expect(page.locator("#edit-info")).to_contain_text("no edit", timeout=TIMEOUT_MS)
+            _tab(page, "Invert")
             page.get_by_text(examples[0].name).first.click()  # an example fills the photo input
             expect(page.locator("#inv-photo")).to_contain_text(examples[0].stem, timeout=TIMEOUT_MS)
 

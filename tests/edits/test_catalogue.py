@@ -24,10 +24,11 @@ def G():
 
 def test_available_lists_the_shipped_edits(G):
     catalogue = edits.available("synthheads")
-    assert list(catalogue) == sorted(SHIPPED, key=lambda n: (n.split(":")[0], int(n.split(":")[1])))
-    assert set(edits.available(G)) == set(SHIPPED)
+    components = {n: e for n, e in catalogue.items() if n.split(":")[0] in ("sefa", "ganspace")}  # σ units
+    assert list(components) == sorted(SHIPPED, key=lambda n: (n.split(":")[0], int(n.split(":")[1])))
+    assert set(edits.available(G)) >= set(SHIPPED)
     fp = stylegan.fingerprint(G)
-    for e in catalogue.values():
+    for e in components.values():
         assert e.generator == fp and e.unit == "σ" and e.attribute is None and e.num_ws == G.num_ws
     assert catalogue["ganspace:0"].rows == tuple(range(G.num_ws))
     assert catalogue["sefa:0"].rows == tuple(range(G.num_ws - 1))  # every conv layer; the last row feeds only ToRGB
@@ -51,7 +52,7 @@ def test_each_shipped_edit_applies_and_renders(G, name):
 
 def test_shipped_files_are_tiny_and_made_by_the_cli():
     folders = sorted((ROOT / "edits" / "weights").glob("synthheads_*"))
-    assert len(folders) == 10
+    assert len([f for f in folders if "_sefa_" in f.name or "_ganspace_" in f.name]) == 10
     for f in folders:
         assert sum(p.stat().st_size for p in f.iterdir()) < 4096, f
         config = json.loads((f / "config.json").read_text())

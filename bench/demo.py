@@ -1,0 +1,243 @@
+"""Demo speed: the Edit tab's slider round trip against a launched server, and what it is made of.
+
+    python bench/demo.py                     # starts `sgt demo` on a free port, measures, stops it
+    python bench/demo.py --url http://127.0.0.1:7860/   # an already running demo (default network)
+
+Everything is warm (the server's first calls are discarded) and every call asks for a slider value
+not asked for before, so no cache answers it. Reported, p50 / p90 in ms:
+
+- edit, browser-like: what a slider move costs the page: the latent is uploaded once, then each call
+  is `POST /gradio_api/call/edit` + the server-sent events until `complete` + fetching the new image
+  (the unchanged "before" keeps its URL, so a browser does not fetch it again); 1 client, and 4
+  concurrent clients (the queue runs one torch job at a time, so they wait for each other);
+- edit, gradio_client: `Client.predict(..., api_name="/edit")`, which uploads the latent and
+  downloads every output image on each call;
+- in process: the handler (`demos.handlers.edit`) and the PNG encode (`demos.handlers.png_file`);
+- generate and invert round trips through `gradio_client` (invert with the demo's real settings).
+
+Targets (issue 13): edit ≤ 150 ms p50, and ≤ 300 ms p90 with 4 concurrent clients.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+# Run as a script, this file's folder would come first on sys.path and shadow the `inversion` package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE.parent)]
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio_client is imported
+
+import click  # noqa: E402
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = _HERE.parent
+EDIT = "sefa:0"  # the slider moved; every network we ship has it
+TARGET_P50_MS, TARGET_P90_4_MS = 150.0, 300.0
+
+
+def cpu_description() -> str:
+    """`lscpu`'s model name and the cores this process may use."""
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{model or platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores usable"
+
+
+def pct(values: list[float]) -> tuple[float, float]:
+    """(p50, p90) of seconds, in ms."""
+    a = np.asarray(values) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 90))
+
+
+def values(n: int, offset: int = 0) -> list[float]:
+    """n different strengths in (-3, 3), a golden-ratio walk (no value repeats, so no cache hit)."""
+    return [round(-2.9 + 5.8 * (((i + offset) * 0.6180339887) % 1.0), 4) for i in range(1, n + 1)]
+
+
+class Server:
+    """`sgt demo` in a subprocess on a free port (a separate process: the clients must not share its GIL)."""
+
+    def __init__(self, network: str):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "demo", "--port", str(port),
+                                      "--network", network], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env, cwd=ROOT)
+        timer = threading.Timer(300, self.proc.kill)
+        timer.start()
+        seen = []
+        for line in self.proc.stdout:
+            seen.append(line)
+            if line.startswith("serving the demo at "):
+                break
+        timer.cancel()
+        if not seen or not seen[-1].startswith("serving the demo at "):
+            raise click.ClickException("the demo did not start:\n" + "".join(seen))
+        self.url = seen[-1].split()[4]
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # keep its pipe drained
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class RawEdit:
+    """The browser's path to /edit over plain HTTP: one upload, then call + events + new image per move."""
+
+    def __init__(self, url: str, network: str, latent: Path):
+        self.url, self.network = url.rstrip("/") + "/", network
+        self.http = httpx.Client(timeout=60)
+        with open(latent, "rb") as f:
+            r = self.http.post(self.url + "gradio_api/upload", files={"files": (latent.name, f)})
+        r.raise_for_status()
+        self.file = {"path": r.json()[0], "orig_name": latent.name, "meta": {"_type": "gradio.FileData"}}
+
+    def __call__(self, strength: float) -> float:
+        t0 = time.perf_counter()
+        data = [self.network, self.file, json.dumps({EDIT: strength}), None]
+        r = self.http.post(self.url + "gradio_api/call/edit", json={"data": data})
+        r.raise_for_status()
+        event_id, event, payload = r.json()["event_id"], None, None
+        with self.http.stream("GET", f"{self.url}gradio_api/call/edit/{event_id}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    payload = line[5:].strip()
+                    break
+        if event != "complete":
+            raise RuntimeError(f"/edit failed: {event} {payload}")
+        after = json.loads(payload)[1]
+        self.http.get(after["url"]).raise_for_status()  # the changed image, as the page fetches it
+        return time.perf_counter() - t0
+
+
+def in_process(network: str, latent: Path, n: int) -> tuple[list[float], list[float]]:
+    """Handler and PNG-encode seconds per call, warm, a new strength each call."""
+    import torch
+
+    from demos import handlers
+    from demos.models import DemoModel
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # as `sgt demo` does
+    model = DemoModel(network)
+    try:
+        model.get()
+        for v in values(3, offset=10_000):  # warm: the latent read and the before render are cached
+            handlers.edit(model, None, latent, {EDIT: v})
+        handler, encode = [], []
+        for v in values(n, offset=20_000):
+            t0 = time.perf_counter()
+            r = handlers.edit(model, None, latent, {EDIT: v})
+            t1 = time.perf_counter()
+            handlers.png_file(r.after, model.root / "png")
+            handler.append(t1 - t0)
+            encode.append(time.perf_counter() - t1)
+        return handler, encode
+    finally:
+        model.close()
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--network", default="synthheads", help="Network the demo serves (a registered name or a path).")
+@click.option("--url", default=None, help="Measure this running demo instead of starting one.")
+@click.option("--calls", default=60, type=click.IntRange(5), help="Edit calls per measurement.")
+@click.option("--clients", default=4, type=click.IntRange(2), help="Concurrent clients in the second measurement.")
+@click.option("--inverts", default=2, type=click.IntRange(0), help="Invert round trips (the real projection).")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the numbers here (JSON).")
+def main(network: str, url: str | None, calls: int, clients: int, inverts: int, json_out: Path | None) -> None:
+    from gradio_client import Client, handle_file
+    from PIL import Image
+    from skimage import data
+
+    print(f"cpu: {cpu_description()}; python {platform.python_version()}", flush=True)
+    server = None if url else Server(network)
+    url = url or server.url
+    tmp = Path(tempfile.mkdtemp(prefix="bench_demo_"))
+    res: dict[str, object] = {"cpu": cpu_description(), "network": network, "calls": calls, "clients": clients}
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp))
+        times = []
+        for seed in range(12):  # the first two are warm-up
+            t0 = time.perf_counter()
+            _, latent, _ = client.predict(network, seed, 0.7, "const", None, 0, 0, None, api_name="/generate")
+            times.append(time.perf_counter() - t0)
+        res["generate_ms"] = pct(times[2:])
+        latent = Path(latent)
+
+        raw = RawEdit(url, network, latent)
+        for v in values(5, offset=30_000):
+            raw(v)  # warm: the server reads the latent and renders "before" once
+        res["edit_browser_1_ms"] = pct([raw(v) for v in values(calls)])
+
+        per = max(calls // clients, 5)
+
+        def worker(k: int) -> list[float]:
+            c = RawEdit(url, network, latent)
+            return [c(v) for v in values(per, offset=1000 * (k + 1))]
+        with ThreadPoolExecutor(clients) as pool:
+            res[f"edit_browser_{clients}_ms"] = pct([t for ts in pool.map(worker, range(clients)) for t in ts])
+
+        times = []
+        for v in values(calls // 2, offset=5000):
+            t0 = time.perf_counter()
+            client.predict(network, handle_file(str(latent)), json.dumps({EDIT: v}), None, api_name="/edit")
+            times.append(time.perf_counter() - t0)
+        res["edit_client_1_ms"] = pct(times)
+
+        photo = tmp / "astronaut.png"
+        Image.fromarray(np.asarray(data.astronaut())).save(photo)
+        times = []
+        for _ in range(inverts):
+            t0 = time.perf_counter()
+            client.predict(network, handle_file(str(photo)), True, api_name="/invert")
+            times.append(time.perf_counter() - t0)
+        res["invert_s"] = [round(t, 2) for t in times]
+    finally:
+        if server is not None:
+            server.close()
+    handler, encode = in_process(network, latent, calls)
+    res["edit_handler_ms"], res["edit_encode_ms"] = pct(handler), pct(encode)
+
+    print(f"network {network}, {calls} edit calls per line, a new '{EDIT}' value each call; p50 / p90 in ms")
+    rows = [("edit, browser-like, 1 client", res["edit_browser_1_ms"]),
+            (f"edit, browser-like, {clients} clients", res[f"edit_browser_{clients}_ms"]),
+            ("edit, gradio_client.predict (upload + all downloads)", res["edit_client_1_ms"]),
+            ("edit handler, in process", res["edit_handler_ms"]),
+            ("PNG encode of the result, in process", res["edit_encode_ms"]),
+            ("generate, gradio_client.predict", res["generate_ms"])]
+    for name, (p50, p90) in rows:
+        print(f"  {name:55s} {p50:7.1f} / {p90:7.1f}")
+    print(f"  {'invert (real settings), gradio_client.predict, s':55s} {res['invert_s']}")
+    ok50 = res["edit_browser_1_ms"][0] <= TARGET_P50_MS
+    ok90 = res[f"edit_browser_{clients}_ms"][1] <= TARGET_P90_4_MS
+    print(f"targets: edit p50 <= {TARGET_P50_MS:.0f} ms: {'met' if ok50 else 'MISSED'}; "
+          f"p90 with {clients} clients <= {TARGET_P90_4_MS:.0f} ms: {'met' if ok90 else 'MISSED'}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

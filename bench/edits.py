@@ -1,0 +1,276 @@
+"""Edit benchmark on ground truth: requested vs achieved change, identity drift and leakage (read by the
+attribute oracle) for every shipped method of the default model, and agreement with the exact answer
+on inverted renders.
+
+    nice -n 5 python bench/edits.py --network synthheads --num 100 --json runs/bench_edits.json \
+        --figure docs/edits.png
+
+Sections:
+1. Raw samples of the generator (held-out seeds): for each attribute, DGE, InterFaceGAN and the best
+   SeFa/GANSpace component (the shipped component that moves the attribute most, calibrated here to
+   the attribute's unit), at several strengths: achieved change (mean over latents for which the
+   request stays inside the renderer's range), relative error, slope and R² of achieved vs requested
+   (linearity), identity drift (oracle 1 − cos), leakage (mean |change| of the other attributes).
+2. Inverted renders: held-out CGI heads inverted with `inversion.project` (library defaults); the
+   exact answer is the render of the same head with the attribute changed by the requested amount.
+   Reported: oracle attribute error vs. truth, identity distance to the truth render, PSNR/SSIM vs.
+   truth, and the same for the unedited reconstruction (what the edit should improve on).
+3. DGE vs the number of training pairs (5, 10, 20 heads of the shipped edit's data file).
+Every edit is a plain library object; the policy under test is the library's, not this script's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE.parent)]
+
+import numpy as np
+import torch
+
+import edits
+import stylegan
+from edits.attributes import ATTRIBUTES, get
+from edits.base import LinearEdit
+from edits.calibration import measure
+from edits.evaluate import evaluate_edit, read
+
+STRENGTHS = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10, 20], "roll": [-10, 10],
+                     "light_direction": [-40, -20, 20, 40]},
+             "0-1": [-0.5, -0.25, 0.25, 0.5]}
+
+
+def strengths_for(attribute: str) -> list[float]:
+    a = get(attribute)
+    return [float(s) for s in (STRENGTHS["deg"][attribute] if a.unit == "deg" else STRENGTHS["0-1"])]
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or "unknown"
+    return f"{name}, {torch.get_num_threads()} torch thread(s)"
+
+
+def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
+    """The shipped SeFa/GANSpace component that moves `attribute` most at ±2σ, calibrated to its unit."""
+    best, best_move = None, 0.0
+    for name, e in catalogue.items():
+        if e.method not in ("sefa", "ganspace"):
+            continue
+        cal = measure(G, lambda ws, a, e=e: e.apply(ws, a), attribute, [-2.0, 2.0], oracle=oracle, num=32, seed=3_000_000)
+        move = abs(cal.measured_achieved[-1] - cal.measured_achieved[0])
+        if move > best_move:
+            best, best_move = e, move
+    if best is None:
+        return None
+    try:
+        cal = measure(G, lambda ws, a: best.apply(ws, a), attribute, [-3, -2, -1, -0.5, 0.5, 1, 2, 3], oracle=oracle, num=64)
+    except ValueError:
+        return None
+    return LinearEdit(best.direction, best.rows, best.sigma, name=f"{best.name}->{attribute}", method=best.method,
+                      num_ws=best.num_ws, attribute=attribute, unit=cal.unit, generator=best.generator,
+                      info=best.info, calibration=cal)
+
+
+def summarise(rows: list[dict]) -> dict:
+    ok = [r for r in rows if "achieved" in r]
+    req = np.array([r["requested"] for r in ok])
+    ach = np.array([r["achieved"] for r in ok])
+    slope = float(req @ ach / (req @ req))
+    r2 = 1 - float(((ach - slope * req) ** 2).sum() / ((ach - ach.mean()) ** 2).sum())
+    return {"mean_relative_error": float(np.mean([r["relative_error"] for r in ok])), "slope": slope, "r2": r2,
+            "identity_drift": float(np.mean([r["identity_drift"] for r in ok])),
+            "drift_per_unit": float(np.mean([r["identity_drift"] / max(abs(r["achieved"]), 1e-6) for r in ok])),
+            "leakage": float(np.mean([np.mean([v / (10 if get(k).unit == "deg" else 0.1)
+                                               for k, v in r["leakage"].items()]) for r in ok]))}
+
+
+def section_samples(G, oracle, methods_by_attr: dict, num: int) -> dict:
+    out = {}
+    for attribute, methods in methods_by_attr.items():
+        for label, e in methods.items():
+            t = time.perf_counter()
+            rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num)
+            out[f"{attribute}/{label}"] = {"rows": rows, "summary": summarise(rows), "edit": e.name,
+                                          "time": time.perf_counter() - t}
+            s = out[f"{attribute}/{label}"]["summary"]
+            print(f"{attribute:16s} {label:13s} rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
+                  f"R² {s['r2']:.2f} id drift {s['identity_drift']:.3f} leak {s['leakage']:.2f}  "
+                  + " ".join(f"{r['requested']:+g}->{r.get('achieved', float('nan')):+.2f}" for r in rows), flush=True)
+    return out
+
+
+def inverted_heads(G, num: int, seed: int, cache: Path | None, D=None):
+    """`num` held-out CGI heads rendered at G's resolution and inverted: (ws, noise, params, targets)."""
+    from inversion import project
+    from synthetic import render, sample_params
+
+    if cache is not None and cache.exists():
+        blob = torch.load(cache, weights_only=True)
+        if blob["num"] == num and blob["seed"] == seed:
+            from synthetic.params import HeadParams
+            return blob["ws"], blob["noise"], [HeadParams.from_dict(json.loads(p)) for p in blob["params"]], blob["targets"]
+    params = [sample_params(np.random.default_rng([seed, i])) for i in range(num)]
+    targets = torch.cat([render(p, G.img_resolution).to_tensor() for p in params])
+    ws, noise = [], {}
+    for i in range(num):
+        res = project(G, targets[i:i + 1], seed=i, progress=False, D=D)
+        ws.append(res.ws.detach())
+        for k, v in res.noise.items():
+            noise.setdefault(k, []).append(v.detach().reshape(1, 1, *v.shape[-2:]))
+        print(f"\rinverted {i + 1}/{num}", end="", flush=True)
+    print()
+    ws, noise = torch.cat(ws), {k: torch.cat(v) for k, v in noise.items()}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"num": num, "seed": seed, "ws": ws, "noise": noise, "targets": targets,
+                    "params": [json.dumps(p.to_dict()) for p in params]}, cache)
+    return ws, noise, params, targets
+
+
+def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
+    from inversion.losses import psnr, ssim
+    from synthetic import render
+
+    ws, noise, params, _ = heads
+    out = {}
+    for attribute, methods in methods_by_attr.items():
+        attr = get(attribute)
+        lo, hi = attr.limits
+        for s in strengths_for(attribute):
+            idx = [i for i, p in enumerate(params) if lo <= attr.value(p) + s <= hi]
+            if len(idx) < 2:
+                continue
+            truth = torch.cat([render(attr.set(params[i], attr.value(params[i]) + s), G.img_resolution).to_tensor()
+                               for i in idx])
+            nz = {k: v[idx] for k, v in noise.items()}
+            with torch.no_grad():
+                t_read = oracle.predict(truth)
+                cases = {"unedited": G.synthesis(ws[idx], noise=nz, noise_mode="const")}
+                for label, e in methods.items():
+                    cases[label] = edits.render(G, ws[idx], [(e, s)], noise=nz)
+                for label, img in cases.items():
+                    r = oracle.predict(img)
+                    row = {"n": len(idx), "attribute_error": float((attr.score(r) - attr.score(t_read)).abs().mean()),
+                           "identity_to_truth": float((1 - (r["identity"] * t_read["identity"]).sum(1)).mean()),
+                           "psnr": float(psnr(img, truth).mean()), "ssim": float(ssim(img, truth).mean())}
+                    out.setdefault(f"{attribute}/{label}", {})[str(s)] = row
+        for label in ["unedited", *methods]:
+            rows = out.get(f"{attribute}/{label}", {})
+            if rows:
+                m = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("attribute_error", "identity_to_truth", "psnr", "ssim")}
+                out[f"{attribute}/{label}"]["mean"] = m
+                print(f"truth {attribute:16s} {label:13s} attr.err {m['attribute_error']:.3f} id→truth "
+                      f"{m['identity_to_truth']:.3f} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f}", flush=True)
+    return out
+
+
+def section_pairs(G, oracle, attribute: str, data_path: Path, counts: list[int], num: int) -> dict:
+    from edits.delta import DeltaTrainConfig, load_data, make_edit, train_delta
+
+    data = load_data(data_path, G)
+    out = {}
+    for n in counts:
+        sub = data.subset(n)
+        net, _ = train_delta(sub, G, DeltaTrainConfig(), progress=False)
+        e = make_edit(net, sub, G, oracle=oracle)
+        rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num)
+        out[str(n)] = {"rows": rows, "summary": summarise(rows)}
+        s = out[str(n)]["summary"]
+        print(f"pairs {attribute} {n:3d}: rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
+              f"id drift {s['identity_drift']:.3f}", flush=True)
+    return out
+
+
+def figure(G, methods: dict, attribute: str, heads, path: Path, head: int = 0) -> None:
+    """Rows: truth then methods; columns: strengths (one inverted render)."""
+    from PIL import Image, ImageDraw
+
+    from synthetic import render
+
+    ws, noise, params, targets = heads
+    attr = get(attribute)
+    p = params[head]
+    cols = [s for s in strengths_for(attribute) if attr.limits[0] <= attr.value(p) + s <= attr.limits[1]]
+    cols = sorted(set(cols) | {0.0})
+    res, pad = G.img_resolution * 2, 70
+    grid = Image.new("RGB", (pad + res * len(cols), 18 + res * (1 + len(methods))), "white")
+    draw = ImageDraw.Draw(grid)
+    nz = {k: v[head:head + 1] for k, v in noise.items()}
+    for c, s in enumerate(cols):
+        draw.text((pad + c * res + 4, 2), f"{s:+g} {attr.unit}", fill="black")
+        truth = render(attr.set(p, attr.value(p) + s), G.img_resolution).to_tensor()
+        imgs = [truth] + [edits.render(G, ws[head:head + 1], [(e, s)], noise=nz) for e in methods.values()]
+        for r, img in enumerate(imgs):
+            a = stylegan.to_uint8(img.detach())[0]
+            grid.paste(Image.fromarray(a).resize((res, res), Image.NEAREST), (pad + c * res, 18 + r * res))
+    for r, label in enumerate(["truth", *methods]):
+        draw.text((4, 18 + r * res + res // 2 - 6), label, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--attributes", default="yaw,pitch,smile,mouth_open,eyes_closed,light_direction")
+    ap.add_argument("--num", type=int, default=100, help="held-out latents and inverted heads")
+    ap.add_argument("--pairs-attribute", default="yaw")
+    ap.add_argument("--pairs-data", default=None, help="the DGE data file for the pairs section (default: skip)")
+    ap.add_argument("--cache", default="runs/bench_edits_heads.pt", help="inverted heads cache")
+    ap.add_argument("--skip-truth", action="store_true")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--figure", default=None, help="PNG: rows methods, columns strengths (yaw and smile)")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    from synthetic import oracle as oracle_mod
+
+    G = stylegan.load(args.network)
+    oracle = oracle_mod.load()
+    catalogue = edits.available(G)
+    print(f"CPU: {cpu_model()}; edits: {', '.join(catalogue)}")
+    methods_by_attr = {}
+    for attribute in args.attributes.split(","):
+        m = {}
+        for method in ("dge", "interfacegan"):
+            if f"{method}:{attribute}" in catalogue:
+                m[method] = catalogue[f"{method}:{attribute}"]
+        comp = best_component(G, attribute, catalogue, oracle)
+        if comp is not None:
+            m["component"] = comp
+        methods_by_attr[attribute] = m
+    report = {"cpu": cpu_model(), "network": args.network, "num": args.num,
+              "components": {a: m["component"].name for a, m in methods_by_attr.items() if "component" in m}}
+    report["samples"] = section_samples(G, oracle, methods_by_attr, args.num)
+    heads = None
+    if not args.skip_truth or args.figure:
+        try:
+            D = stylegan.load_discriminator(args.network)
+        except Exception:  # noqa: BLE001 - the D-feature loss is optional
+            D = None
+        heads = inverted_heads(G, args.num, 77, Path(args.cache) if args.cache else None, D)
+    if not args.skip_truth:
+        report["truth"] = section_truth(G, oracle, methods_by_attr, heads)
+    if args.pairs_data:
+        report["pairs"] = section_pairs(G, oracle, args.pairs_attribute, Path(args.pairs_data), [5, 10, 20], args.num)
+    if args.figure:
+        for attribute in ("yaw", "smile"):
+            if attribute in methods_by_attr:
+                path = Path(args.figure)
+                figure(G, methods_by_attr[attribute], attribute, heads, path.with_name(f"{path.stem}_{attribute}{path.suffix}"))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Calibration to physical units and the oracle-based evaluation, against formulas and a planted reader."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edits.attributes import ATTRIBUTES, SCORABLE, get
+from edits.base import LinearEdit
+from edits.calibration import Calibration, measure, roomy_ws
+from edits.evaluate import evaluate_edit
+
+
+def test_to_raw_inverts_the_measured_curve_like_numpy_interp():
+    raw, ach = [-2, -1, 0, 1, 2], [-31.0, -14.0, 0.0, 16.0, 29.0]
+    cal = Calibration(raw, ach, "yaw", "deg")
+    x = torch.tensor([-30.0, -5.0, 7.5, 16.0, 28.0], dtype=torch.float64)
+    torch.testing.assert_close(cal.to_raw(x), torch.from_numpy(np.interp(x.numpy(), ach, raw)))
+    torch.testing.assert_close(cal.to_unit(cal.to_raw(x)), x)
+    assert float(cal.to_raw(torch.tensor([0.0]))) == 0.0 and cal.range == (-31.0, 29.0)
+    # beyond the measured ends: the end segment extends linearly
+    assert float(cal.to_raw(torch.tensor([42.0], dtype=torch.float64))) == pytest.approx(2 + 13 / 13)
+
+
+def test_decreasing_and_non_monotone_curves():
+    cal = Calibration([-1, 0, 1], [3.0, 0.0, -2.0], "pitch", "deg")
+    assert cal.sign == -1 and float(cal.to_raw(torch.tensor([-2.0]))) == pytest.approx(1.0)
+    # a violation (0.5 at raw 1 below 0.6 at raw 0.5) is pooled: the inverse stays a function
+    cal = Calibration([0, 0.5, 1, 2], [0.0, 0.6, 0.5, 1.0], "smile", "0-1")
+    assert torch.all(torch.diff(cal.achieved_points) > 0)
+    assert float(cal.to_raw(torch.tensor([0.55]))) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("raw, ach, match", [
+    ([-1, 1, 2], [0.0, 1.0, 2.0], "raw = 0"),
+    ([-1, 0, 1], [0.0, 0.0, 0.0], "cannot be calibrated"),
+    ([0, 1], [0.0, 1.0], ">= 3"),
+    ([-1, 0, 1], [float("nan"), 0.0, 1.0], ">= 3 finite"),
+])
+def test_bad_curves_are_refused(raw, ach, match):
+    with pytest.raises(ValueError, match=match):
+        Calibration(raw, ach, "yaw", "deg")
+
+
+class PlantedOracle:
+    """Reads every attribute as a fixed smooth function of the image: `k · tanh(mean brightness · 4)`
+    (degrees for angles, 0-1 around 0.5 for expressions), identity from the top-left pixels."""
+
+    def predict(self, images: torch.Tensor, mirror_identity: bool = True) -> dict[str, torch.Tensor]:
+        m = torch.tanh(images.mean((1, 2, 3)) * 4)
+        out = {k: (60 * m if get_unit(k) == "deg" else 0.5 + 0.5 * m) for k in SCORABLE}
+        out["identity"] = torch.nn.functional.normalize(images[:, :, :4, :4].flatten(1), dim=1)
+        return out
+
+
+def get_unit(param: str) -> str:
+    return next(a.unit for a in ATTRIBUTES.values() if param in a.params) if any(
+        param in a.params for a in ATTRIBUTES.values()) else "deg"
+
+
+def _brightness_edit(G) -> LinearEdit:
+    """A W direction that raises the tiny generator's mean brightness (found by least squares)."""
+    torch.manual_seed(0)
+    z = torch.randn(256, G.z_dim)
+    with torch.no_grad():
+        w = G.mapping(z)[:, 0]
+        y = G(z, noise_mode="const").mean((1, 2, 3))
+    d = torch.linalg.lstsq(torch.cat([w - w.mean(0), torch.ones(256, 1)], 1), y[:, None]).solution[:-1, 0]
+    return LinearEdit(d / d.norm(), range(G.num_ws), 1.0, name="test:yaw", method="test", num_ws=G.num_ws,
+                      attribute="yaw", unit="deg")
+
+
+def test_calibrated_edit_achieves_the_requested_change_read_independently(tiny_G):
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    ws = roomy_ws(tiny_G, oracle, "yaw", 32, seed=7)
+    cal = measure(tiny_G, lambda w, a: e.apply(w, a), "yaw", [-4, -3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3, 4],
+                  oracle=oracle, ws=ws)
+    e.calibration = cal
+    with torch.no_grad():
+        before = oracle.predict(tiny_G.synthesis(ws, noise_mode="const"))["yaw"]
+
+        def achieved(s: float) -> float:
+            return float((oracle.predict(tiny_G.synthesis(e.apply(ws, s), noise_mode="const"))["yaw"] - before).mean())
+
+        # a request equal to a measured point lands exactly on it; between points, the interpolation is close
+        at2 = cal.measured_achieved[cal.measured_raw.index(2.0)]
+        assert achieved(at2) == pytest.approx(at2, rel=1e-4)
+        lo, hi = cal.range
+        for s in (0.7 * lo, 0.4 * lo, 0.3 * hi, 0.8 * hi):
+            assert achieved(s) == pytest.approx(s, rel=0.15)
+    rows = evaluate_edit(tiny_G, e, [0.3 * hi], oracle=oracle, ws=ws)
+    assert rows[0]["achieved"] == pytest.approx(achieved(0.3 * hi), rel=1e-4) and rows[0]["n"] == 32
+    assert set(rows[0]["leakage"]) == set(ATTRIBUTES) - {"yaw"}
+
+
+def test_roomy_samples_read_inside_the_central_range(tiny_G):
+    oracle = PlantedOracle()
+    ws = roomy_ws(tiny_G, oracle, "yaw", 16, central=0.2)
+    with torch.no_grad():
+        y = oracle.predict(tiny_G.synthesis(ws, noise_mode="const"))["yaw"]
+    lo, hi = get("yaw").limits
+    assert len(ws) == 16 and float(y.abs().max()) <= (hi - lo) / 2 * 0.2
+
+
+def test_an_edit_that_changes_nothing_noticeable_is_not_calibrated(tiny_G):
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    with pytest.raises(ValueError, match="noticeably"):
+        measure(tiny_G, lambda ws, a: e.apply(ws, a * 1e-4), "yaw", [-1, 1], oracle=oracle, num=8)
+
+
+def test_unknown_attribute_names_the_known_ones():
+    with pytest.raises(ValueError, match="oracle cannot score.*yaw"):
+        get("hair_color")
+
+
+def test_feasible_only_skips_requests_outside_the_renderer_range(tiny_G):
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    e.calibration = Calibration([-1, 0, 1], [-10.0, 0.0, 10.0], "yaw", "deg")
+    ws = roomy_ws(tiny_G, oracle, "yaw", 8, central=0.2)   # reads within ±14°
+    with torch.no_grad():
+        y = oracle.predict(tiny_G.synthesis(ws, noise_mode="const"))["yaw"]
+    rows = evaluate_edit(tiny_G, e, [62.0, 200.0], oracle=oracle, ws=ws)
+    assert rows[0]["n"] == int((y + 62 <= 70).sum())          # only heads with room for the turn
+    assert rows[1]["n"] == 0 and "achieved" not in rows[1]     # no head can turn 200° more
