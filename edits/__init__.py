@@ -18,6 +18,7 @@ from sgtcore import modelio
 from .base import Edit, EditModule, LinearEdit, apply_edit
 from .io import load
 from .names import METHOD_ORDER, UnknownEditError, resolve
+from . import swap  # a callable package: swap(identity, attribute, ...) is edits.swap.api.swap
 
 modelio.register_class("LinearEdit", "edit", "edits.base:LinearEdit",
                        remake="make one for it with `sgt directions --network ...`")
@@ -124,4 +125,4 @@ def render(G: Any, ws: Any, edits: Iterable[Sequence] = (), noise_mode: str = "c
 
 
 __all__ = ["Edit", "LinearEdit", "EditModule", "apply_edit", "apply_styles", "available", "load", "render",
-           "resolve", "UnknownEditError", "METHOD_ORDER"]
+           "resolve", "UnknownEditError", "METHOD_ORDER", "swap"]

@@ -59,6 +59,9 @@ class Calibration:
         r, a = r[order], a[order] - a[order][r[order] == 0][0]
         self.sign = 1.0 if np.polyfit(r, a, 1)[0] >= 0 else -1.0  # an edit may move the attribute down
         fit = self.sign * _pava(self.sign * a)
+        # the curve passes through (0, 0): each side keeps its sign (monotone fits stay monotone)
+        fit = np.where(r < 0, np.minimum(self.sign * fit, 0), np.maximum(self.sign * fit, 0)) * self.sign
+        fit[r == 0] = 0.0
         # merge raw points that achieve the same change, so the inverse is a function
         keep_r, keep_a = [], []
         for v in np.unique(fit):
@@ -191,11 +194,41 @@ def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         achieved.append(float(d.mean()))
         spread.append(float(d.std()))
     info = {"samples": len(ws), "seed": seed, "std": spread}
-    if max(abs(a) for a in achieved) < attr.noticeable:
-        raise ValueError(f"this edit does not change {attr.name} noticeably: at most {max(abs(a) for a in achieved):.3g} "
-                         f"{attr.unit} over raw strengths {grid[0]:g}..{grid[-1]:g} (noticeable: {attr.noticeable:g}); "
-                         "it cannot be calibrated")
-    return Calibration(grid, achieved, attr.name, attr.unit, info)
+    cal = Calibration(grid, achieved, attr.name, attr.unit, info)
+    lo, hi = cal.range
+    if min(-lo, hi) < attr.noticeable:
+        raise ValueError(f"this edit does not move {attr.name} noticeably both ways: the calibrated curve spans "
+                         f"{lo:+.3g}..{hi:+.3g} {attr.unit} over raw strengths {grid[0]:g}..{grid[-1]:g} (needed: "
+                         f"±{attr.noticeable:g}; measured {[round(a, 4) for a in achieved]}); it cannot be calibrated")
+    return cal
 
 
-__all__ = ["Calibration", "measure", "held_out_ws", "roomy_ws", "attribute_change"]
+def recalibrate(G: Any, edit: Any, raw_grid: Sequence[float] | None = None, *, oracle: Any = None, num: int = 64,
+                progress: bool = False) -> Calibration:
+    """Measure a calibrated edit again (other samples, a retrained oracle) and return the new `Calibration`;
+    `edit` itself is left as it was (assign the result to `edit.calibration` and save to keep it).
+
+    Args:
+        raw_grid: raw strengths (default: those of its current calibration).
+    """
+    if edit.attribute is None:
+        raise ValueError(f"{edit.name} has no attribute to calibrate to")
+    if raw_grid is None:
+        if edit.calibration is None:
+            raise ValueError(f"{edit.name} is not calibrated yet: pass raw_grid")
+        raw_grid = [r for r in edit.calibration.measured_raw if r != 0]
+    saved = edit.calibration
+    edit.calibration = None  # strengths below are raw
+    try:
+        if getattr(edit, "space", "w") == "s":
+            def apply_raw(ws: torch.Tensor, a: torch.Tensor):
+                return edit.apply_styles(G.synthesis.ws_to_styles(ws), a)
+        else:
+            def apply_raw(ws: torch.Tensor, a: torch.Tensor):
+                return edit.apply(ws, a)
+        return measure(G, apply_raw, edit.attribute, raw_grid, oracle=oracle, num=num, progress=progress)
+    finally:
+        edit.calibration = saved
+
+
+__all__ = ["Calibration", "measure", "recalibrate", "held_out_ws", "roomy_ws", "attribute_change"]

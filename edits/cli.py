@@ -32,6 +32,10 @@ def _rows(spec: str, what: str):
 @click.option("--no-calibrate", is_flag=True, help="InterFaceGAN / StyleSpace: keep raw units, skip the oracle.")
 @click.option("--fraction", type=float, default=None,
               help="InterFaceGAN: share of samples in each class, top and bottom (default: the library's, 2 %).")
+@click.option("--calibration-grid", "calibration_grid", default=None,
+              help="InterFaceGAN / StyleSpace: raw strengths the calibration measures, comma-separated, in σ_n "
+                   "(std of w along the normal) or σ_c units, e.g. '--calibration-grid=-6,-3,3,6'; default: the "
+                   "library's.")
 @click.option("--channels", type=int, default=None,
               help="StyleSpace: how many top-ranked channels the edit moves (default: the library's).")
 @click.option("--pairs", type=int, default=None,
@@ -53,13 +57,13 @@ def _rows(spec: str, what: str):
                    "(InterFaceGAN, default 20000) or the style statistics (StyleSpace, default 10000).")
 @click.option("--seed", type=int, default=0, help="Seed of the mapped samples.")
 @click.option("--batch", type=int, default=4096, help="Mapped samples per batch (memory bound).")
-def directions(method, network, attribute, conditions, no_calibrate, fraction, channels, pairs, examples, num, out,
-               prefix, layers, include_torgb, rows, samples, seed, batch):
+def directions(method, network, attribute, conditions, no_calibrate, fraction, calibration_grid, channels, pairs,
+               examples, num, out, prefix, layers, include_torgb, rows, samples, seed, batch):
     """Compute edit directions for --network and save them under --out (kind "edit"; σ units, or the
     attribute's unit for calibrated InterFaceGAN / StyleSpace edits)."""
     if method in ("interfacegan", "stylespace"):
-        return _attribute_directions(method, network, attribute, conditions, no_calibrate, fraction, channels, pairs,
-                                     examples, out, prefix, rows, samples, seed)
+        return _attribute_directions(method, network, attribute, conditions, no_calibrate, fraction, calibration_grid,
+                                     channels, pairs, examples, out, prefix, rows, samples, seed)
     from sgtcore import registry
 
     from edits.directions import ganspace, sefa
@@ -89,8 +93,8 @@ def directions(method, network, attribute, conditions, no_calibrate, fraction, c
     registry.refresh()
 
 
-def _attribute_directions(method, network, attribute, conditions, no_calibrate, fraction, channels, pairs, examples,
-                          out, prefix, rows, samples, seed):
+def _attribute_directions(method, network, attribute, conditions, no_calibrate, fraction, calibration_grid, channels,
+                          pairs, examples, out, prefix, rows, samples, seed):
     """`sgt directions --method interfacegan|stylespace`: one edit for --attribute (defaults live in the library)."""
     from sgtcore import registry
 
@@ -108,6 +112,13 @@ def _attribute_directions(method, network, attribute, conditions, no_calibrate, 
     kwargs = {"seed": seed, "calibrate": not no_calibrate, "progress": True}
     if samples:
         kwargs["num_samples"] = samples
+    if calibration_grid:
+        try:
+            kwargs["calibration_grid"] = [float(v) for v in calibration_grid.split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{calibration_grid!r} is not a comma-separated list of numbers",
+                                     param_hint="--calibration-grid") from None
+        args += [f"--calibration-grid={calibration_grid}"]
     try:
         if method == "interfacegan":
             args += ["--rows", rows] + [a for c in conditions for a in ("--condition", c)]

@@ -17,6 +17,9 @@ from typing import Any
 
 import click
 
+from .cli_io import read_latents as _read_latents
+from .cli_io import write_png as _png
+
 LATENT_SUFFIXES = (".npz",)
 
 
@@ -78,23 +81,6 @@ def resolve_edits(specs: list[tuple[str, float]], G: Any) -> list[tuple[Any, flo
     return out
 
 
-def _read_latents(path: Path, G: Any, network: str) -> Any:
-    """`stylegan.load_ws(path, G)`, refusing a file whose metadata records another generator."""
-    import stylegan
-
-    try:
-        latents = stylegan.load_ws(path, G)
-    except stylegan.LatentFileError as exc:
-        raise click.ClickException(" ".join(str(exc).split())) from None
-    made_for, fp = latents.metadata.get("generator"), stylegan.fingerprint(G)
-    if made_for is not None and made_for != fp:
-        net = latents.metadata.get("network")
-        raise click.ClickException(
-            f"{path} was made for generator {made_for}{f' ({net})' if net else ''}, not for --network "
-            f"{network} ({fp}); pass the --network it was made with, or re-project the photo into this one")
-    return latents
-
-
 def _invert_photo(path: Path, G: Any, network: str, do_align: bool | None, paste: bool,
                   steps: int | None = None, detector: str = "hog", upsample: int = 1) -> tuple[Any, Any, Any]:
     """Align (when `sgt project` would) and invert a photo with the library's defaults (`steps`: None = the preset's).
@@ -140,20 +126,6 @@ def _invert_photo(path: Path, G: Any, network: str, do_align: bool | None, paste
     for warning in caught:
         click.echo(f"note: {warning.message}", err=True)
     return result, face, target
-
-
-def _png(stack: contextlib.ExitStack, path: Path, image: Any) -> Path:
-    """Queue `image` (uint8 HWC array or `[1, 3, R, R]` tensor) as a PNG under a temporary name."""
-    import numpy as np
-    import PIL.Image
-
-    from sgtcore.atomic import atomic_file
-    from stylegan.images import to_uint8
-
-    arr = image if isinstance(image, np.ndarray) else to_uint8(image)[0]
-    PIL.Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(stack.enter_context(atomic_file(path)),
-                                                                        format="PNG")
-    return path
 
 
 def _numbered(name: str, i: int, n: int) -> str:

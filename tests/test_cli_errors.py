@@ -30,10 +30,14 @@ def _args(command: str, network: str, tmp: Path) -> list[str]:
         "train-encoder": ["train-encoder", "--network", network, "--outdir", out, "--steps", "1"],
         "demo": ["demo", "--network", network],  # fails before anything is served
         "directions": ["directions", "--method", "sefa", "--network", network, "--out", out],
+        "swap": ["swap", "--identity", str(tmp / "face.png"), "--attribute", str(tmp / "face.png"), "--network",
+                 network, "--outdir", out],
+        "eval-swap": ["eval-swap", "--network", network, "--ids", "2", "--attributes", "1"],
     }[command]
 
 
-TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo", "directions"]
+TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo", "directions", "swap",
+                 "eval-swap"]
 
 
 @pytest.fixture

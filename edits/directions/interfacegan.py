@@ -180,9 +180,9 @@ def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_00
         conditions: other boundaries (LinearEdits or `[w_dim]` vectors) to keep fixed (`project_boundary`).
         fraction: share of samples per class (top / bottom), split 70/30 for training / validation.
         seed, batch_size: of the samples and the rendering batches.
-        calibrate: measure the attribute change with the oracle (held-out samples) so strength is in
-            the attribute's unit; False: strength is the raw distance along the unit normal in W
-            (`unit` "svm distance").
+        calibrate: measure the attribute change with the oracle on held-out samples
+            (`edits.calibration.measure`) so strength is in the attribute's unit; False: strength is the
+            raw distance along the unit normal in W (`unit` "svm distance").
         oracle: the attribute oracle (default `synthetic.oracle.load()`).
         calibration_samples, calibration_grid: held-out samples and raw strengths (in units of σ_n, the
             std of mapped w along the normal) the calibration measures.
@@ -212,6 +212,10 @@ def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_00
                              f"for a user attribute, or one of: {', '.join(ATTRIBUTES)}") from None
         known, attr = False, None
     rows = tuple(range(G.num_ws)) if isinstance(rows, str) and rows == "all" else check_rows(rows, G.num_ws)
+    if oracle is None and (scorer is None or calibrate):
+        from synthetic import oracle as oracle_mod
+
+        oracle = oracle_mod.load()
     w = sample_ws(G, num_samples, seed)
     if scorer is None or callable(scorer):
         user = scorer is not None
@@ -243,8 +247,8 @@ def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_00
             return ws + raw[:, None, None] * (mask.to(ws)[None, :, None] * d32.to(ws)[None, None, :])
 
         try:
-            calibration = measure(G, apply_raw, attr.name, [g * sigma_n for g in calibration_grid],
-                                       oracle=oracle, num=calibration_samples, progress=progress)
+            calibration = measure(G, apply_raw, attr.name, [g * sigma_n for g in calibration_grid], oracle=oracle,
+                                  num=calibration_samples, progress=progress)
         except ValueError as exc:
             raise ValueError(f"interfacegan:{attribute}: {exc}") from None
     unit = attr.unit if calibration is not None else "svm distance"

@@ -122,3 +122,31 @@ def test_feasible_only_skips_requests_outside_the_renderer_range(tiny_G):
     rows = evaluate_edit(tiny_G, e, [62.0, 200.0], oracle=oracle, ws=ws)
     assert rows[0]["n"] == int((y + 62 <= 70).sum())          # only heads with room for the turn
     assert rows[1]["n"] == 0 and "achieved" not in rows[1]     # no head can turn 200° more
+
+
+def test_the_curve_is_pinned_at_zero_and_keeps_each_sides_sign():
+    # noisy points on the wrong side of 0 near raw 0 are flattened to 0, never moved through it
+    cal = Calibration([-1, -0.5, 0, 0.5, 1], [-0.2, 0.02, 0.0, -0.01, 0.3], "smile", "0-1")
+    assert cal.range == (-0.2, 0.3)
+    assert float(cal.to_unit(torch.tensor([0.0], dtype=torch.float64))) == 0.0
+    assert torch.all(torch.diff(cal.achieved_points) > 0)
+    assert float(cal.to_raw(torch.tensor([0.15], dtype=torch.float64))) > 0
+
+
+def test_an_edit_that_moves_the_attribute_one_way_only_is_refused(tiny_G):
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    with pytest.raises(ValueError, match="both ways"):   # |a|: brighter whichever the sign
+        measure(tiny_G, lambda ws, a: e.apply(ws, a.abs()), "yaw", [-4, -2, 2, 4], oracle=oracle, num=8)
+
+
+def test_recalibrate_measures_the_raw_edit_again_and_leaves_the_edit_alone(tiny_G):
+    from edits.calibration import recalibrate
+
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    grid = [-4, -2, 2, 4]
+    first = measure(tiny_G, lambda ws, a: e.apply(ws, a), "yaw", grid, oracle=oracle, num=16)
+    e.calibration = first
+    again = recalibrate(tiny_G, e, oracle=oracle, num=16)
+    assert e.calibration is first
+    assert again.measured_raw == first.measured_raw
+    np.testing.assert_allclose(again.measured_achieved, first.measured_achieved, rtol=1e-5, atol=1e-6)

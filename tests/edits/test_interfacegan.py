@@ -10,7 +10,7 @@ import stylegan
 from conftest import make_tiny_G
 from demos.cli import main
 from edits import LinearEdit
-from edits.calibration import held_out_ws
+from edits.calibration import held_out_ws, roomy_ws
 from edits.directions import interfacegan, project_boundary, train_boundary
 from edits.directions.interfacegan import sample_ws, score_ws
 from sgtcore.errors import ArchitectureMismatchError
@@ -132,9 +132,9 @@ def test_calibration_round_trip_in_the_attribute_unit(G, tmp_path):
     assert e.attribute == "yaw" and e.unit == "deg" and e.info["scorer"] == "oracle"
     lo, hi = e.range
     assert lo < 0 < hi and e.range == e.calibration.range
-    # at a measured point the curve is exact on the calibration samples
+    # at a measured point the curve is exact on the calibration samples (measure's default: roomy_ws)
     cal = e.calibration
-    ws = held_out_ws(G, 16)
+    ws = roomy_ws(G, oracle, "yaw", 16)
     k = len(cal.measured_raw) - 2
     target, raw = cal.measured_achieved[k], cal.measured_raw[k]
     with torch.no_grad():
@@ -186,6 +186,8 @@ def test_cli_interfacegan_with_a_user_checkpoint(tmp_path):
     result = CliRunner().invoke(main, ["directions", "--method", "interfacegan", "--network", str(tmp_path / "tiny"),
                                        "--out", str(tmp_path / "o2")])
     assert result.exit_code != 0 and "--attribute" in result.output
+    result = CliRunner().invoke(main, args[:-3] + ["--calibration-grid=1,x"])
+    assert result.exit_code == 2 and "--calibration-grid" in result.output
 
 
 @pytest.mark.slow

@@ -1,0 +1,29 @@
+"""Identity swap: the identity image gives who, the attribute image pose, expression and lighting.
+
+    >>> from edits import swap
+    >>> r = swap(identity, attribute, method="lcr", G="synthheads")   # doctest: +SKIP
+    >>> r.image, r.ws, r.mask, r.paste()                              # doctest: +SKIP
+
+Methods: `lcr` (layer-wise code replacement in W+, `latent.py`; needs no weights); `ftm` and `blend`
+(trained networks, not yet available). `evaluate.py` is the synthetic protocol behind `sgt eval-swap`.
+"""
+import sys
+import types
+from typing import Any
+
+from .api import METHODS, Prepared, SwapResult, SwapUntrainedError, check_method, prepare, swap
+from .latent import DEFAULT_SPLIT, check_split, default_split, lcr
+
+__all__ = ["swap", "SwapResult", "SwapUntrainedError", "Prepared", "prepare", "check_method", "METHODS", "lcr",
+           "DEFAULT_SPLIT", "default_split", "check_split"]
+
+
+class _CallableModule(types.ModuleType):
+    """`from edits import swap; swap(identity, attribute)` calls `api.swap`, and `edits.swap.lcr`,
+    `edits.swap.evaluate` stay reachable as attributes of the package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SwapResult:
+        return swap(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,169 @@
+"""`sgt swap` (one identity onto one attribute image or latent) and `sgt eval-swap` (the synthetic protocol)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+_CTX = {"show_default": True}
+
+
+def _splits(spec: str, num_ws: int) -> list[int]:
+    from stylegan.utils import parse_range
+
+    if spec == "all":
+        return list(range(num_ws + 1))
+    try:
+        return [int(s) for s in parse_range(spec)]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--splits") from None
+
+
+@click.command(context_settings=_CTX)
+@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--ids", "n_ids", default=100, type=click.IntRange(min=2), help="N held-out identity heads.")
+@click.option("--attributes", "n_att", default=10, type=click.IntRange(min=1), help="M held-out attribute heads.")
+@click.option("--seed", default=None, type=int, help="Protocol seed [default: edits.swap.evaluate.PROTOCOL_SEED].")
+@click.option("--method", "methods", multiple=True, default=("lcr",), type=click.Choice(["lcr", "ftm", "blend"]),
+              help="Methods to measure (repeatable).")
+@click.option("--splits", default="default", help="LCR: 'default' (the library's), 'all' (sweep 0..num_ws) or a "
+                                                   "list such as 2,4,6-8.")
+@click.option("--invert-steps", default=None, type=click.IntRange(min=0),
+              help="Projection steps per head [default: the library's preset]; 0: the encoder's guess alone.")
+@click.option("--cache", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="An .npz of renders and inverted codes, reused when it fits (re-runs skip inversion).")
+@click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JSON.")
+def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: tuple[str, ...], splits: str,
+              invert_steps: int | None, cache: Path | None, out_json: Path | None) -> None:
+    """Measure swap methods on held-out synthetic heads with exact truth (ID retrieval, pose and
+    expression error, PSNR/SSIM against the true swap render, time per swap) next to the ceiling.
+
+    \b
+    Example:
+      sgt eval-swap --network synthheads --ids 100 --attributes 10 --splits all --cache runs/swap_cache.npz
+    """
+    from stylegan.cli_network import load_network
+    from synthetic import oracle as oracle_mod
+
+    from . import evaluate as ev
+    from .api import check_method
+    from .latent import default_split, lcr
+
+    for m in methods:
+        try:
+            check_method(m)
+        except ValueError as exc:
+            raise click.ClickException(" ".join(str(exc).split())) from None
+    G = load_network(network)
+    split_list = [default_split(G.num_ws)] if splits == "default" else _splits(splits, G.num_ws)
+    oracle = oracle_mod.load()
+    data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
+    ceil = ev.ceiling(G, data, oracle)
+    rows = ev.sweep_lcr(G, data, split_list, oracle) if "lcr" in methods else []
+    result = {"network": str(network), "protocol": data.meta, "ceiling": ceil,
+              "lcr": rows, "default_split": default_split(G.num_ws)}
+    if len(rows) > 1:
+        result["chosen_split"] = ev.choose_split(rows)
+    click.echo(f"{n_ids} identities x {n_att} attribute heads at {G.img_resolution} px, inversion "
+               f"{'library default' if invert_steps is None else f'{invert_steps} steps'} "
+               f"({data.meta.get('invert_s_per_head', float('nan')):.2f} s/head)")
+    click.echo(f"ceiling: ID top-1 on truth renders {ceil['id_top1']:.3f}; reconstruction alone: ID top-1 "
+               f"{ceil['recon_id_top1']:.3f}, pose {ceil['recon_pose_error']:.2f} deg, expression "
+               f"{ceil['recon_expression_error']:.3f}, PSNR {ceil['recon_psnr']:.2f} dB")
+    click.echo(f"method  split  ID top-1  pose err (deg)  expr err  success@{ev.POSE_TOLERANCE:g}deg  PSNR (dB)  SSIM"
+               "   ms/swap")
+    for r in rows:
+        click.echo(f"lcr     {r['split']:>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  {r['expression_error']:>8.3f}"
+                   f"  {r['success']:>14.3f}  {r['psnr']:>9.2f}  {r['ssim']:.3f}  {r['ms_per_swap']:>7.1f}")
+    if "chosen_split" in result:
+        click.echo(f"split chosen by edits.swap.evaluate.choose_split: {result['chosen_split']} "
+                   f"(library default now: {result['default_split']})")
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(result, indent=1))
+        click.echo(f"{out_json}: results")
+
+
+@click.command(context_settings=_CTX)
+@click.option("--identity", "identity", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Who: a photo (aligned and inverted on the fly) or a latent file (.npz).")
+@click.option("--attribute", "attribute", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pose, expression, lighting: a photo or a latent file (.npz).")
+@click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm, blend (trained; "
+                                              "not yet available).")
+@click.option("--split", default=None, type=int,
+              help="LCR: ws rows < split come from the attribute [default: edits.swap.latent.DEFAULT_SPLIT].")
+@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Writes swapped.png and swapped_w.npz (and pasted.png with --paste).")
+@click.option("--paste", is_flag=True, help="Also paste the swap back into the attribute photo.")
+@click.option("--steps", default=None, type=click.IntRange(min=0),
+              help="Photo input: projection steps [default: the library's preset, as `sgt project`].")
+@click.option("--detector", default="hog", type=click.Choice(["hog", "cnn"]), help="Photo input: dlib face detector.")
+@click.option("--upsample", default=1, type=click.IntRange(min=0), help="Photo input: dlib upsampling count.")
+def swap(identity: Path, attribute: Path, method: str, split: int | None, network: str, outdir: Path, paste: bool,
+         steps: int | None, detector: str, upsample: int) -> None:
+    """Put the identity of IDENTITY onto the pose, expression and lighting of ATTRIBUTE.
+
+    Every check runs before anything is written; the outputs then appear together.
+
+    \b
+    Examples:
+      sgt swap --identity a.npz --attribute b.npz --outdir out
+      sgt swap --identity me.jpg --attribute them.jpg --method lcr --outdir out --paste
+    """
+    import contextlib
+    import warnings
+
+    import stylegan
+    from edits.cli_io import read_latents, write_png
+    from sgtcore.atomic import atomic_file
+    from sgtcore.errors import CheckpointError
+    from stylegan.cli_network import load_network
+
+    from .api import LATENT_SUFFIXES, check_method
+    from .api import swap as swap_fn
+    from .latent import check_split
+
+    try:
+        check_method(method)
+    except ValueError as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
+    if paste and is_latent[attribute]:
+        raise click.UsageError(f"--paste needs a photo to paste into; the attribute {attribute} is a latent file")
+    G = load_network(network)
+    if split is not None:
+        try:
+            check_split(split, G.num_ws)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--split") from None
+    for p in (identity, attribute):
+        if is_latent[p]:
+            read_latents(p, G, network)  # the message names --network
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = swap_fn(identity, attribute, method, G, split=split, steps=steps, detector=detector,
+                        upsample=upsample)
+            pasted = r.paste() if paste else None
+    except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:  # ImportError: no dlib
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    for w in caught:
+        click.echo(f"note: {w.message}", err=True)
+    meta = {"network": str(network), "generator": stylegan.fingerprint(G), "method": r.method, "split": r.split,
+            "identity": str(identity), "attribute": str(attribute),
+            "noise": "attribute" if r.attribute.noise else "const"}
+    written: list[tuple[Path, str]] = []
+    with contextlib.ExitStack() as stack:
+        written.append((write_png(stack, outdir / "swapped.png", r.image), "swapped face (aligned frame)"))
+        latent_path = outdir / "swapped_w.npz"
+        stylegan.save_ws(stack.enter_context(atomic_file(latent_path)), r.ws, noise=r.attribute.noise or None,
+                         metadata=meta)
+        written.append((latent_path, "swapped latent"))
+        if pasted is not None:
+            written.append((write_png(stack, outdir / "pasted.png", pasted), "swap pasted into the attribute photo"))
+    for path, what in written:
+        click.echo(f"{path}: {what} ({r.method}, split {r.split})")

@@ -1,0 +1,304 @@
+"""Identity swap (`edits.swap`): LCR row by row, the one-call API on latents and images, bad input, the
+`sgt swap` and `sgt eval-swap` commands, and the protocol's ceiling against a hand-computed nearest neighbour."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from click.testing import CliRunner
+from skimage import data
+
+import inversion
+import stylegan
+from conftest import make_tiny_G
+from demos.cli import main
+from edits.swap import SwapUntrainedError, check_split, lcr
+from edits.swap import evaluate as ev
+from sgtcore.errors import ArchitectureMismatchError
+
+
+def _ws(G, seed: int, n: int = 1) -> torch.Tensor:
+    with torch.no_grad():
+        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), truncation_psi=0.7)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("swap")
+    G, other = make_tiny_G(0), make_tiny_G(1)
+    stylegan.save_pretrained(G, root / "tiny")
+    fp = stylegan.fingerprint(G)
+    a, b = _ws(G, 1), _ws(G, 2)
+    stylegan.save_ws(root / "a.npz", a, metadata={"generator": fp})
+    stylegan.save_ws(root / "b.npz", b, metadata={"generator": fp})
+    stylegan.save_ws(root / "other.npz", a, metadata={"generator": stylegan.fingerprint(other)})
+    PIL.Image.fromarray(data.astronaut()).save(root / "astronaut.png")
+    PIL.Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(root / "wall.png")
+    return dict(root=root, G=G, a=a, b=b)
+
+
+# ------------------------------------------------------------------------------------------ lcr
+@pytest.mark.parametrize("num_ws", [8, 10, 18])
+def test_lcr_rows_come_exactly_from_each_side(num_ws):
+    ident, att = torch.randn(3, num_ws, 5), torch.randn(3, num_ws, 5)
+    for split in range(num_ws + 1):
+        out = lcr(ident, att, split)
+        for row in range(num_ws):
+            expected = att[:, row] if row < split else ident[:, row]
+            assert torch.equal(out[:, row], expected), (split, row)
+
+
+def test_lcr_broadcasts_one_code_and_keeps_gradients():
+    ident, att = torch.randn(1, 10, 4, requires_grad=True), torch.randn(5, 10, 4)
+    out = lcr(ident, att, 3)
+    assert out.shape == (5, 10, 4) and torch.equal(out[2, 5], ident[0, 5].detach())
+    out.sum().backward()
+    assert torch.equal(ident.grad[0, :3], torch.zeros(3, 4)) and torch.equal(ident.grad[0, 3:], torch.full((7, 4), 5.0))
+
+
+@pytest.mark.parametrize("split", [-1, 11, 2.5, True, "4"])
+def test_split_out_of_range_is_an_error(split):
+    with pytest.raises(ValueError, match="split"):
+        lcr(torch.zeros(1, 10, 4), torch.zeros(1, 10, 4), split)
+    with pytest.raises(ValueError, match="split"):
+        check_split(split, 10)
+
+
+def test_lcr_refuses_mismatched_codes():
+    with pytest.raises(ValueError, match="num_ws, w_dim"):
+        lcr(torch.zeros(1, 10, 4), torch.zeros(1, 8, 4), 2)
+    with pytest.raises(ValueError, match="N = 3"):
+        lcr(torch.zeros(2, 10, 4), torch.zeros(3, 10, 4), 2)
+    bad = torch.zeros(1, 10, 4)
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        lcr(bad, torch.zeros(1, 10, 4), 2)
+
+
+# ------------------------------------------------------------------------------------------ swap()
+def test_swap_of_latents_is_the_synthesis_of_lcr(setup):
+    from edits import swap
+
+    G, a, b = setup["G"], setup["a"], setup["b"]
+    for split in (0, 3, G.num_ws):
+        r = swap(a, b, G=G, split=split)
+        with torch.no_grad():
+            expected = G.synthesis(lcr(a, b, split))
+        torch.testing.assert_close(r.ws, lcr(a, b, split), rtol=0, atol=0)
+        torch.testing.assert_close(r.image, expected, rtol=0, atol=0)
+        assert r.image.shape == (1, 3, G.img_resolution, G.img_resolution) and r.mask is None and r.split == split
+    with pytest.raises(ValueError, match="no photo to paste into"):
+        r.paste()
+
+
+def test_latent_files_of_this_generator_are_read_and_others_refused(setup):
+    from edits import swap
+
+    G, root = setup["G"], setup["root"]
+    r = swap(root / "a.npz", root / "b.npz", G=G, split=2)
+    torch.testing.assert_close(r.ws, lcr(setup["a"], setup["b"], 2), rtol=0, atol=0)
+    with pytest.raises(ArchitectureMismatchError, match="identity: .*made for generator"):
+        swap(root / "other.npz", root / "b.npz", G=G)
+    with pytest.raises(ValueError, match="attribute ws.*another generator"):
+        swap(setup["a"], torch.zeros(1, G.num_ws + 2, G.w_dim), G=G)
+
+
+def test_same_face_on_both_sides_reproduces_it(setup):
+    from edits import swap
+
+    G, a = setup["G"], setup["a"]
+    with torch.no_grad():
+        torch.testing.assert_close(swap(a, a, G=G).image, G.synthesis(a), rtol=0, atol=0)
+    img = G.synthesis(a).detach().clamp(-1, 1)
+    r = swap(img, img, G=G, steps=2)
+    proj = inversion.project(G, img, steps=2, progress=False)
+    torch.testing.assert_close(r.ws, proj.ws, rtol=0, atol=0)
+    torch.testing.assert_close(r.image, proj.image, rtol=0, atol=1e-6)  # the reconstruction, its noise included
+
+
+def test_image_inputs_go_through_inversion(setup, monkeypatch):
+    """Tensor and uint8 inputs at G's size are taken as aligned and projected with the given steps."""
+    from edits import swap
+
+    G = setup["G"]
+    calls = []
+    original = inversion.projection.project
+
+    def spy(G_, target, *args, **kw):
+        calls.append((tuple(target.shape), kw.get("steps")))
+        return original(G_, target, *args, **kw)
+
+    monkeypatch.setattr(inversion, "project", spy)
+    img = G.synthesis(setup["b"]).detach().clamp(-1, 1)
+    arr = stylegan.images.to_uint8(img)[0]
+    r = swap(arr, img, G=G, steps=1, split=2)
+    assert calls == [((1, 3, 32, 32), 1)] * 2
+    assert r.identity.face is None and r.attribute.image.shape == (32, 32, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(r.image, G.synthesis(lcr(r.identity.ws, r.attribute.ws, 2),
+                                                        noise=r.attribute.noise or None), rtol=0, atol=0)
+
+
+def test_photo_is_aligned_and_pasted_back_with_a_landmark_mask(setup):
+    from edits import swap
+
+    G, root = setup["G"], setup["root"]
+    r = swap(root / "astronaut.png", root / "astronaut.png", G=G, steps=1)
+    assert r.attribute.face is not None and r.mask.shape == (1, 1, 32, 32)
+    assert 0 < float(r.mask.mean()) < 1 and float(r.mask.max()) <= 1
+    pasted = r.paste()
+    assert pasted.shape == data.astronaut().shape and (pasted != data.astronaut()).any()
+
+
+@pytest.mark.parametrize("method", ["ftm", "blend"])
+def test_untrained_methods_say_how_to_train_them(setup, method):
+    from edits import swap
+
+    with pytest.raises(SwapUntrainedError, match=f"not trained.*sgt train-swap --method {method}.*'lcr' needs no "
+                                                 "weights"):
+        swap(setup["a"], setup["b"], method=method, G=setup["G"])
+    with pytest.raises(ValueError, match="unknown swap method 'faceshifter'"):
+        swap(setup["a"], setup["b"], method="faceshifter", G=setup["G"])
+
+
+def test_no_face_names_the_side(setup):
+    from edits import swap
+
+    root = setup["root"]
+    with pytest.raises(inversion.NoFaceError, match="^attribute: .*wall.png"):
+        swap(setup["a"], root / "wall.png", G=setup["G"], steps=1)
+    with pytest.raises(inversion.NoFaceError, match="^identity: .*wall.png"):
+        swap(root / "wall.png", setup["b"], G=setup["G"], steps=1)
+
+
+# ------------------------------------------------------------------------------------------ sgt swap
+def _run(*args):
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+def test_cli_swaps_latents_and_records_the_generator(setup, tmp_path):
+    root, G = setup["root"], setup["G"]
+    out = tmp_path / "out"
+    res = _run("swap", "--identity", root / "a.npz", "--attribute", root / "b.npz", "--network", root / "tiny",
+               "--split", "3", "--outdir", out)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["swapped.png", "swapped_w.npz"]
+    lat = stylegan.load_ws(out / "swapped_w.npz", G)
+    torch.testing.assert_close(lat.ws, lcr(setup["a"], setup["b"], 3), rtol=0, atol=0)
+    assert lat.metadata["generator"] == stylegan.fingerprint(G) and lat.metadata["split"] == 3
+    with torch.no_grad():
+        expected = stylegan.images.to_uint8(G.synthesis(lat.ws))[0]
+    assert np.array_equal(np.asarray(PIL.Image.open(out / "swapped.png")), expected)
+
+
+def test_cli_swaps_photos_and_pastes_back(setup, tmp_path):
+    root = setup["root"]
+    out = tmp_path / "out"
+    res = _run("swap", "--identity", root / "astronaut.png", "--attribute", root / "astronaut.png", "--network",
+               root / "tiny", "--steps", "1", "--outdir", out, "--paste")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["pasted.png", "swapped.png", "swapped_w.npz"]
+    assert np.asarray(PIL.Image.open(out / "pasted.png")).shape == data.astronaut().shape
+
+
+@pytest.mark.parametrize("case", ["no_face_identity", "no_face_attribute", "other_G_latent", "unknown_method", "ftm",
+                                  "blend", "split", "paste_latent"])
+def test_cli_bad_input_is_one_error_line_and_writes_nothing(setup, tmp_path, case):
+    root = setup["root"]
+    ident, att, extra = root / "a.npz", root / "b.npz", []
+    expected = {"no_face_identity": "identity: ", "no_face_attribute": "attribute: ",
+                "other_G_latent": "made for generator", "unknown_method": "unknown swap method",
+                "ftm": "sgt train-swap", "blend": "sgt train-swap", "split": "out of range", "paste_latent": "--paste"}
+    if case == "no_face_identity":
+        ident = root / "wall.png"
+    elif case == "no_face_attribute":
+        att = root / "wall.png"
+    elif case == "other_G_latent":
+        att = root / "other.npz"
+    elif case in ("unknown_method", "ftm", "blend"):
+        extra = ["--method", {"unknown_method": "simswap"}.get(case, case)]
+    elif case == "split":
+        extra = ["--split", "99"]
+    elif case == "paste_latent":
+        extra = ["--paste"]
+    out = tmp_path / "out"
+    res = _run("swap", "--identity", ident, "--attribute", att, "--network", root / "tiny", "--outdir", out,
+               "--steps", "1", *extra)
+    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and expected[case] in errors[0], res.output
+    if case.startswith("no_face"):
+        assert "no face found" in errors[0] and "wall.png" in errors[0]
+    assert not out.exists()
+
+
+def test_commands_are_registered():
+    from demos.cli import COMMANDS
+
+    assert COMMANDS["swap"] == "edits.swap.cli:swap" and COMMANDS["eval-swap"] == "edits.swap.cli:eval_swap"
+
+
+# ------------------------------------------------------------------------------------------ protocol
+def test_eval_swap_runs_and_its_ceiling_matches_a_hand_computed_nearest_neighbour(setup, tmp_path):
+    from stylegan.images import from_uint8
+    from synthetic import oracle as oracle_mod
+    from synthetic import render, swap_truth
+
+    root, G = setup["root"], setup["G"]
+    cache, out = tmp_path / "cache.npz", tmp_path / "res.json"
+    res = _run("eval-swap", "--network", root / "tiny", "--ids", "3", "--attributes", "2", "--splits", "all",
+               "--invert-steps", "1", "--cache", cache, "--out", out)
+    assert res.exit_code == 0, res.output
+    result = json.loads(out.read_text())
+    assert [r["split"] for r in result["lcr"]] == list(range(G.num_ws + 1)) and result["lcr"][0]["pairs"] == 6
+    d = ev.load_cache(cache)
+    # the truths are the renders of swap_truth(A_i, B_j), from the held-out seeds
+    ids, atts = ev.protocol_params(3, 2)
+    assert np.array_equal(d.truth[1, 0], render(swap_truth(ids[1], atts[0]), 32).image)
+    # independent reference: one image at a time, cosine by hand, nearest by a Python loop
+    oracle = oracle_mod.load()
+    with torch.no_grad():
+        gallery = [oracle.predict(from_uint8(x.copy()))["identity"][0] for x in d.id_images]
+        hits = []
+        for i in range(3):
+            for j in range(2):
+                e = oracle.predict(from_uint8(d.truth[i, j].copy()))["identity"][0]
+                sims = [float(e @ g / (e.norm() * g.norm())) for g in gallery]
+                hits.append(max(range(3), key=lambda k: sims[k]) == i)
+    assert result["ceiling"]["id_top1"] == pytest.approx(sum(hits) / len(hits))
+    # a re-run reuses the cache (no inversion), and gives the same numbers
+    res2 = _run("eval-swap", "--network", root / "tiny", "--ids", "3", "--attributes", "2", "--splits", "all",
+                "--invert-steps", "1", "--cache", cache, "--out", tmp_path / "res2.json")
+    assert res2.exit_code == 0 and "invert" not in res2.output
+    again = json.loads((tmp_path / "res2.json").read_text())
+    assert again["ceiling"] == result["ceiling"]
+    assert [r["id_top1"] for r in again["lcr"]] == [r["id_top1"] for r in result["lcr"]]
+
+
+def test_top1_and_choose_split_by_hand():
+    gallery = torch.eye(3)
+    emb = torch.tensor([[0.9, 0.1, 0.0], [0.0, 0.2, 0.1], [0.6, 0.0, 0.5]])
+    assert ev.top1(emb, gallery, torch.tensor([0, 1, 2])) == pytest.approx(2 / 3)
+    rows = [dict(split=0, id_top1=0.9, success=0.05), dict(split=2, id_top1=0.6, success=0.3),
+            dict(split=3, id_top1=0.5, success=0.3), dict(split=4, id_top1=0.4, success=0.1)]
+    assert ev.choose_split(rows) == 2
+    rows[1]["success"] = 0.2
+    assert ev.choose_split(rows) == 3
+
+
+@pytest.mark.slow
+def test_default_model_swaps_synthetic_heads():
+    """synthheads, library defaults: the swap keeps the attribute's pose better than the identity's."""
+    from edits import swap
+    from synthetic import oracle as oracle_mod
+    from synthetic import render, sample_params
+
+    a, b = (render(sample_params(np.random.default_rng([ev.PROTOCOL_SEED, 9, k])), 64) for k in range(2))
+    r = swap(a.image, b.image, G="synthheads")
+    o = oracle_mod.load()
+    with torch.no_grad():
+        p = {k: o.predict(x)["yaw"] for k, x in (("swap", r.image), ("a", a.to_tensor()), ("b", b.to_tensor()))}
+    assert abs(float(p["swap"] - p["b"])) < abs(float(p["a"] - p["b"])) + 1.0
