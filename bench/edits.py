@@ -62,12 +62,15 @@ def cpu_model() -> str:
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
     """The shipped SeFa/GANSpace component that moves `attribute` most at ±2σ, calibrated to its unit."""
+    from edits.calibration import attribute_change, roomy_ws
+
     best, best_move = None, 0.0
+    ws = roomy_ws(G, oracle, attribute, 32, seed=3_000_000)
     for name, e in catalogue.items():
         if e.method not in ("sefa", "ganspace"):
             continue
-        cal = measure(G, lambda ws, a, e=e: e.apply(ws, a), attribute, [-2.0, 2.0], oracle=oracle, num=32, seed=3_000_000)
-        move = abs(cal.measured_achieved[-1] - cal.measured_achieved[0])
+        up, down = (float(attribute_change(G, oracle, attribute, ws, e.apply(ws, s)).mean()) for s in (2.0, -2.0))
+        move = abs(up - down)
         if move > best_move:
             best, best_move = e, move
     if best is None:
@@ -191,13 +194,16 @@ def section_pairs(G, oracle, attribute: str, data_path: Path, counts: list[int],
     return out
 
 
-def figure(G, methods: dict, attribute: str, heads, path: Path, head: int = 0) -> None:
-    """Rows: truth then methods; columns: strengths (one inverted render)."""
+def figure(G, methods: dict, attribute: str, heads, path: Path, head: int | None = None) -> None:
+    """Rows: truth then methods; columns: strengths (one inverted render; default the first near-frontal head)."""
     from PIL import Image, ImageDraw
 
+    from sgtcore.images import to_uint8
     from synthetic import render
 
     ws, noise, params, targets = heads
+    if head is None:
+        head = next((i for i, q in enumerate(params) if abs(q.pose.yaw) < 12 and abs(q.pose.pitch) < 12), 0)
     attr = get(attribute)
     p = params[head]
     cols = [s for s in strengths_for(attribute) if attr.limits[0] <= attr.value(p) + s <= attr.limits[1]]
@@ -211,7 +217,7 @@ def figure(G, methods: dict, attribute: str, heads, path: Path, head: int = 0) -
         truth = render(attr.set(p, attr.value(p) + s), G.img_resolution).to_tensor()
         imgs = [truth] + [edits.render(G, ws[head:head + 1], [(e, s)], noise=nz) for e in methods.values()]
         for r, img in enumerate(imgs):
-            a = stylegan.to_uint8(img.detach())[0]
+            a = to_uint8(img.detach())[0]
             grid.paste(Image.fromarray(a).resize((res, res), Image.NEAREST), (pad + c * res, 18 + r * res))
     for r, label in enumerate(["truth", *methods]):
         draw.text((4, 18 + r * res + res // 2 - 6), label, fill="black")

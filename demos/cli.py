@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "directions": "edits.cli:directions",
     "train-delta": "edits.delta.cli:train_delta",
     "edit": "edits.edit_cli:edit",
+    "swap": "edits.swap.cli:swap",
+    "eval-swap": "edits.swap.cli:eval_swap",
     "demo": "demos.serve:demo",
 }
 

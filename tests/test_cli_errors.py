@@ -33,11 +33,13 @@ def _args(command: str, network: str, tmp: Path) -> list[str]:
         "swap": ["swap", "--identity", str(tmp / "face.png"), "--attribute", str(tmp / "face.png"), "--network",
                  network, "--outdir", out],
         "eval-swap": ["eval-swap", "--network", network, "--ids", "2", "--attributes", "1"],
+        "edit": ["edit", str(tmp / "face.png"), "--network", network, "--edit", "yaw=10", "--outdir", out],
+        "train-delta": ["train-delta", "--network", network, "--attribute", "yaw", "--out", out],
     }[command]
 
 
 TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo", "directions", "swap",
-                 "eval-swap"]
+                 "eval-swap", "edit", "train-delta"]
 
 
 @pytest.fixture

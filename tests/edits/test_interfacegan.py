@@ -198,9 +198,10 @@ def test_shipped_interfacegan_yaw_turns_the_head_by_the_requested_degrees():
     e = edits.available(G)["interfacegan:yaw"]
     assert e.unit == "deg" and e.info["val_accuracy"] > 0.95
     oracle = oracle_mod.load()
-    # fresh samples (not the calibration ones), ψ = 1 as calibrated. Measured: -15.8, -8.8, +10.3, +23.2° for
-    # -20, -10, +10, +20 (per-head std 5-18°); at ψ = 0.7 the same edit overshoots: +27° for +20.
-    ws = held_out_ws(G, 64, seed=3_000_000)
+    # fresh samples drawn as the calibration draws its own (roomy_ws: yaw inside the central 60 % of the
+    # renderer's range, so there is room to turn), from other seeds. Measured: -16.0, -7.8, +11.1, +22.2°
+    # for -20, -10, +10, +20 (per-head std 5-15°).
+    ws = roomy_ws(G, oracle, "yaw", 64, seed=3_000_000)
     with torch.no_grad():
         base = oracle.predict(G.synthesis(ws), mirror_identity=False)["yaw"]
         for deg in (-20.0, -10.0, 10.0, 20.0):
