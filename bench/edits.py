@@ -97,16 +97,22 @@ def summarise(rows: list[dict]) -> dict:
                                                for k, v in r["leakage"].items()]) for r in ok]))}
 
 
-def section_samples(G, oracle, methods_by_attr: dict, num: int) -> dict:
+def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str = "all") -> dict:
+    """population 'all': held-out samples, each strength measured on those with room for it; 'central':
+    held-out samples whose attribute reads inside the central 60 % of its range, the population the
+    calibration measures on (other seeds)."""
+    from edits.calibration import roomy_ws
+
     out = {}
     for attribute, methods in methods_by_attr.items():
+        ws = roomy_ws(G, oracle, attribute, num, seed=4_000_000) if population == "central" else None
         for label, e in methods.items():
             t = time.perf_counter()
-            rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num)
+            rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num, ws=ws)
             out[f"{attribute}/{label}"] = {"rows": rows, "summary": summarise(rows), "edit": e.name,
                                           "time": time.perf_counter() - t}
             s = out[f"{attribute}/{label}"]["summary"]
-            print(f"{attribute:16s} {label:13s} rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
+            print(f"{attribute:16s} {label:12s} rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
                   f"R² {s['r2']:.2f} id drift {s['identity_drift']:.3f} leak {s['leakage']:.2f}  "
                   + " ".join(f"{r['requested']:+g}->{r.get('achieved', float('nan')):+.2f}" for r in rows), flush=True)
     return out
@@ -234,6 +240,9 @@ def main() -> None:
     ap.add_argument("--pairs-data", default=None, help="the DGE data file for the pairs section (default: skip)")
     ap.add_argument("--cache", default="runs/bench_edits_heads.pt", help="inverted heads cache")
     ap.add_argument("--skip-truth", action="store_true")
+    ap.add_argument("--population", choices=["all", "central", "both"], default="both",
+                    help="raw samples: all held-out samples (each strength on those with room for it), those in the "
+                         "central 60 %% of the attribute's range (the calibration's population), or both")
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None, help="PNG: rows methods, columns strengths (yaw and smile)")
     args = ap.parse_args()
@@ -247,7 +256,7 @@ def main() -> None:
     methods_by_attr = {}
     for attribute in args.attributes.split(","):
         m = {}
-        for method in ("dge", "interfacegan"):
+        for method in ("dge", "interfacegan", "stylespace"):
             if f"{method}:{attribute}" in catalogue:
                 m[method] = catalogue[f"{method}:{attribute}"]
         comp = best_component(G, attribute, catalogue, oracle)
@@ -256,7 +265,10 @@ def main() -> None:
         methods_by_attr[attribute] = m
     report = {"cpu": cpu_model(), "network": args.network, "num": args.num,
               "components": {a: m["component"].name for a, m in methods_by_attr.items() if "component" in m}}
-    report["samples"] = section_samples(G, oracle, methods_by_attr, args.num)
+    for pop in (["all", "central"] if args.population == "both" else [args.population]):
+        print(f"-- raw samples, population {pop}")
+        report["samples" if pop == "all" else "samples_central"] = section_samples(G, oracle, methods_by_attr,
+                                                                                   args.num, pop)
     heads = None
     if not args.skip_truth or args.figure:
         try:

@@ -91,10 +91,14 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                     gen_info = gr.Markdown(elem_classes="sgt-note")
                     gen_latent = gr.File(label="Latent (.npz, key 'w')", elem_id="gen-latent")
 
+        def png(image):
+            # files written once, not arrays: see handlers.png_file (concurrent identical outputs)
+            return None if image is None else handlers.png_file(image, model.root / "png")
+
         def generate(net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file):
             with shown_errors(latent_file):
                 r = handlers.generate(model, net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file)
-            return r.image, str(r.latent_path), r.info
+            return png(r.image), str(r.latent_path), r.info
 
         gr.on([gen_btn.click, seed.submit, psi.release, noise_mode.change], generate,
               [network, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_in], [gen_img, gen_latent, gen_info],
@@ -123,7 +127,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         def invert(net, photo, paste, progress=gr.Progress(track_tqdm=True)):
             with shown_errors(photo):
                 r = handlers.invert(model, net, photo, paste, steps=invert_steps)
-            return r.aligned, r.reconstruction, r.psnr, str(r.latent_path), r.pasted, r.note
+            return png(r.aligned), png(r.reconstruction), r.psnr, str(r.latent_path), png(r.pasted), r.note
 
         inv_btn.click(invert, [network, photo, paste], [aligned, recon, psnr, inv_latent, pasted, inv_note],
                       api_name="invert", concurrency_id=TORCH)
@@ -159,12 +163,9 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
             strengths_json = gr.Textbox(label="Strengths (JSON)", visible=False)
             edit_api_btn = gr.Button(visible=False)
         names = [s.name for s in specs]
-        pngs = model.root / "png"
 
         def edit_files(r: handlers.Edited) -> tuple:
-            # files written once, not arrays: see handlers.png_file (concurrent identical outputs)
-            return (handlers.png_file(r.before, pngs), handlers.png_file(r.after, pngs),
-                    None if r.pasted is None else handlers.png_file(r.pasted, pngs), r.info)
+            return png(r.before), png(r.after), png(r.pasted), r.info
 
         def edit_ui(net, latent, photo, *values):
             if not latent:  # cleared: nothing to show, no error
@@ -240,7 +241,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         def render(seed, size, *values):
             with shown_errors():
                 r = handlers.render_head(seed, size, **dict(zip(handlers.RENDER_SLIDERS, values)))
-            return r.image, r.overlay, r.params
+            return png(r.image), png(r.overlay), r.params
 
         gr.on([render_btn.click, ident.submit, size.change] + [s.release for s in sliders], render,
               [ident, size, *sliders], [head, overlay, params], api_name="render", concurrency_id=RENDER,
@@ -249,7 +250,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         def render_pair(attribute, seed, strength, size):
             with shown_errors():
                 r = handlers.render_pair(attribute, seed, strength, size)
-            return r.a, r.b, r.changed
+            return png(r.a), png(r.b), r.changed
 
         pair_btn.click(render_pair, [attribute, pair_seed, strength, size], [pair_a, pair_b, changed],
                        api_name="render_pair", concurrency_id=RENDER)

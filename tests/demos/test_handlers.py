@@ -224,7 +224,7 @@ def test_edit_keeps_the_latents_noise_maps(model):
 
 
 @pytest.mark.parametrize("strengths, message", [
-    ('{"moustache": 1}', "unknown edit 'moustache'; available: ganspace:0, "),
+    ('{"moustache": 1}', "unknown edit 'moustache'; available: dge:eyes_closed, "),
     ('{"sefa:0": 1, "sefa:1": 1, "sefa:0 ": 1}', "unknown edit 'sefa:0 '"),
     ('{"sefa:0": 9}', r"strength of sefa:0 = 9 is outside its range \[-3, 3\] \(σ\)"),
     ('{"sefa:0": "NaN"}', "strength of sefa:0 must be a finite number"),
@@ -273,21 +273,21 @@ def test_a_newly_registered_calibrated_edit_gets_its_slider(tmp_path):
 
     G = stylegan.load("synthheads")
     d = torch.randn(G.w_dim, generator=torch.Generator().manual_seed(0))
-    yaw = LinearEdit(d / d.norm(), range(G.num_ws), 1.0, name="test:yaw", method="test", attribute="yaw",
+    roll = LinearEdit(d / d.norm(), range(G.num_ws), 1.0, name="test:roll", method="test", attribute="roll",
                      unit="deg", num_ws=G.num_ws, generator=stylegan.fingerprint(G),
-                     calibration=Calibration([-2, 0, 2], [-30, 0, 30], "yaw", "deg"))
-    registry.register("edit", "test_yaw", yaw.save(tmp_path / "test_yaw"))
+                     calibration=Calibration([-2, 0, 2], [-30, 0, 30], "roll", "deg"))
+    registry.register("edit", "test_roll", roll.save(tmp_path / "test_roll"))
     m = DemoModel("synthheads", G=G)
     try:
-        spec = handlers.edit_sliders(m)[0]
+        spec = next(s for s in handlers.edit_sliders(m) if s.name == "test:roll")  # no shipped roll edit
         assert (spec.name, spec.label, spec.group, spec.minimum, spec.maximum) == (
-            "test:yaw", "yaw (°)", handlers.CALIBRATED, -30.0, 30.0)
+            "test:roll", "roll (°)", handlers.CALIBRATED, -30.0, 30.0)
         g = handlers.generate(m, None, 1)
-        r = handlers.edit(m, None, g.latent_path, '{"yaw": 10}')
-        assert r.info == "test:yaw +10 °" and not np.array_equal(r.after, r.before)
+        r = handlers.edit(m, None, g.latent_path, '{"roll": 10}')
+        assert r.info == "test:roll +10 °" and not np.array_equal(r.after, r.before)
         app = build(m)  # built, not launched
-        sliders = [b for b in app.blocks.values() if isinstance(b, gr.Slider) and b.elem_id == "edit-test-yaw"]
-        assert len(sliders) == 1 and sliders[0].label == "yaw (°)" and sliders[0].value == 0
+        sliders = [b for b in app.blocks.values() if isinstance(b, gr.Slider) and b.elem_id == "edit-test-roll"]
+        assert len(sliders) == 1 and sliders[0].label == "roll (°)" and sliders[0].value == 0
     finally:
-        registry.unregister("edit", "test_yaw")
+        registry.unregister("edit", "test_roll")
         m.close()
