@@ -146,6 +146,24 @@ def inverted_heads(G, num: int, seed: int, cache: Path | None, D=None):
     return ws, noise, params, targets
 
 
+def heads_from_swap_cache(path: Path, num: int):
+    """The identity heads of `sgt eval-swap`'s protocol cache (held-out seeds, inverted with the library
+    defaults): (ws, noise, params, targets) as `inverted_heads` returns them, without inverting again."""
+    from edits.swap.evaluate import load_cache, protocol_params
+
+    d = load_cache(path)
+    n = min(num, len(d.id_ws))
+    noise = {k: v[:n].reshape(n, 1, *v.shape[-2:]) for k, v in d.id_noise.items()}
+    params = protocol_params(n, 0, d.meta.get("seed", 5_000_000))[0]
+    from synthetic import render
+
+    again = render(params[0], d.id_images.shape[1]).image.astype(int)
+    if np.abs(again - d.id_images[0].astype(int)).max() > 2:
+        raise SystemExit(f"{path}: its first head does not re-render from the protocol's parameters")
+    targets = torch.from_numpy(d.id_images[:n]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return d.id_ws[:n], noise, params, targets
+
+
 def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
     from inversion.losses import psnr, ssim
     from synthetic import render
@@ -239,12 +257,16 @@ def main() -> None:
     ap.add_argument("--pairs-attribute", default="yaw")
     ap.add_argument("--pairs-data", default=None, help="the DGE data file for the pairs section (default: skip)")
     ap.add_argument("--cache", default="runs/bench_edits_heads.pt", help="inverted heads cache")
+    ap.add_argument("--heads-from-swap-cache", default=None,
+                    help="take the inverted heads from `sgt eval-swap --cache FILE` (its identity heads) instead of "
+                         "inverting --num heads here")
     ap.add_argument("--skip-truth", action="store_true")
-    ap.add_argument("--population", choices=["all", "central", "both"], default="both",
-                    help="raw samples: all held-out samples (each strength on those with room for it), those in the "
-                         "central 60 %% of the attribute's range (the calibration's population), or both")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--figure", default=None, help="PNG: rows methods, columns strengths (yaw and smile)")
+    ap.add_argument("--figure", default=None, help="PNG: rows truth and methods, columns strengths, one per attribute")
+    ap.add_argument("--figure-attributes", default="yaw,mouth_open")
+    ap.add_argument("--population", choices=["all", "central", "both", "none"], default="both",
+                    help="raw samples: all held-out samples (each strength on those with room for it), those in the "
+                         "central 60 %% of the attribute's range (the calibration's population), both, or none")
     args = ap.parse_args()
     torch.manual_seed(0)
     from synthetic import oracle as oracle_mod
@@ -265,7 +287,7 @@ def main() -> None:
         methods_by_attr[attribute] = m
     report = {"cpu": cpu_model(), "network": args.network, "num": args.num,
               "components": {a: m["component"].name for a, m in methods_by_attr.items() if "component" in m}}
-    for pop in (["all", "central"] if args.population == "both" else [args.population]):
+    for pop in {"both": ["all", "central"], "none": []}.get(args.population, [args.population]):
         print(f"-- raw samples, population {pop}")
         report["samples" if pop == "all" else "samples_central"] = section_samples(G, oracle, methods_by_attr,
                                                                                    args.num, pop)
@@ -275,13 +297,16 @@ def main() -> None:
             D = stylegan.load_discriminator(args.network)
         except Exception:  # noqa: BLE001 - the D-feature loss is optional
             D = None
-        heads = inverted_heads(G, args.num, 77, Path(args.cache) if args.cache else None, D)
+        if args.heads_from_swap_cache:
+            heads = heads_from_swap_cache(Path(args.heads_from_swap_cache), args.num)
+        else:
+            heads = inverted_heads(G, args.num, 77, Path(args.cache) if args.cache else None, D)
     if not args.skip_truth:
         report["truth"] = section_truth(G, oracle, methods_by_attr, heads)
     if args.pairs_data:
         report["pairs"] = section_pairs(G, oracle, args.pairs_attribute, Path(args.pairs_data), [5, 10, 20], args.num)
     if args.figure:
-        for attribute in ("yaw", "smile"):
+        for attribute in args.figure_attributes.split(","):
             if attribute in methods_by_attr:
                 path = Path(args.figure)
                 figure(G, methods_by_attr[attribute], attribute, heads, path.with_name(f"{path.stem}_{attribute}{path.suffix}"))

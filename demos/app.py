@@ -2,14 +2,19 @@
 functions here just unpack its result for the widgets and turn the library's input errors into
 `gr.Error` (a toast in the page, `AppError` in `gradio_client`).
 
-Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/edit`, `/render`,
-`/render_pair`. The Swap tab comes with the `edits` package (marked below).
+Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/edit`, `/swap`,
+`/render`, `/render_pair`.
 
 `/edit(network, latent, strengths, photo)`: a latent `.npz` file (`handle_file(path)`), the strengths as
 JSON text `'{"sefa:0": 1.5, "dge:yaw": 15}'` (edit names of `edits.available(G)`, or a bare attribute
 like "yaw" as `sgt edit` takes it; values in each edit's unit and range; edits left out stay 0), and the photo the latent was inverted from or None; returns the
 images before and after, the photo with the edited face pasted back (None without photo or alignment)
 and a line naming the edits.
+
+`/swap(network, identity, attribute, method, paste)`: two image or latent `.npz` files (`handle_file`),
+method "lcr" ("ftm" and "blend" answer that they are not trained yet) and whether to paste back; returns
+both sides as aligned, the swap, the swap pasted into the attribute photo (None for a latent or an
+already aligned attribute) and a line saying which layers came from which side.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 
 import gradio as gr  # noqa: E402
 
-from . import handlers  # noqa: E402
+from . import handlers, swap_handlers  # noqa: E402
 from .models import DemoModel  # noqa: E402
 
 #: All torch work shares one queue slot: on a small CPU two passes at once only slow each other down.
@@ -56,14 +61,16 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
     """The demo's `gr.Blocks` (queue configured) for `model`'s networks.
 
     Args:
-        examples: image files offered in the Invert tab.
-        invert_steps: projection steps (None: `inversion.project`'s default; tests pass a few).
+        examples: image files offered in the Invert and Swap tabs.
+        invert_steps: projection steps of Invert and of Swap's photo inputs (None: `inversion.project`'s
+            default; tests pass a few).
     """
     import synthetic
+    from edits import swap as swap_lib
 
     G = model.get().G
     with gr.Blocks(title="stylegan-toolkit demo", analytics_enabled=False) as demo:
-        gr.Markdown("# stylegan-toolkit\nGenerate, invert, edit and render faces on CPU. "
+        gr.Markdown("# stylegan-toolkit\nGenerate, invert, edit, swap and render faces on CPU. "
                     "Every action is also an API endpoint (see *Use via API* below).")
         with gr.Row():
             network = gr.Dropdown(model.names, value=model.default, label="Network", scale=1, elem_id="network",
@@ -203,7 +210,46 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         inv_latent.change(lambda f, p: (f, p), [inv_latent, photo], [edit_latent, edit_photo], queue=False,
                           api_visibility="private")
         # ---------------------------------------------------------------------------------- Swap
-        # (coming with the `edits` package: identity + attribute images, method lcr/ftm/blend)
+        with gr.Tab("Swap", id="swap", elem_id="tab-swap"):
+            with gr.Row():
+                with gr.Column():
+                    with gr.Row():
+                        swap_id = gr.File(label="Identity: who (photo, or a latent .npz)",
+                                          file_types=["image", ".npz"], elem_id="swap-identity")
+                        swap_att = gr.File(label="Attribute: pose, expression, lighting (photo or .npz)",
+                                           file_types=["image", ".npz"], elem_id="swap-attribute")
+                    if len(examples) > 1:
+                        pairs = [(examples[i], examples[(i + 1) % len(examples)]) for i in range(len(examples))]
+                        gr.Examples([[str(a), str(b)] for a, b in pairs], [swap_id, swap_att],
+                                    label="Examples (identity, attribute)")
+                    swap_method = gr.Radio(list(swap_lib.METHODS), value="lcr", label="Method",
+                                           info="lcr: layer-wise code replacement, needs no training; "
+                                                "ftm, blend: trained networks (not trained yet)",
+                                           elem_id="swap-method")
+                    swap_paste = gr.Checkbox(True, label="Paste the result back into the attribute photo")
+                    swap_btn = gr.Button("Swap", variant="primary", elem_id="swap-btn")
+                with gr.Column():
+                    with gr.Row():
+                        swap_id_img = gr.Image(label="Identity", elem_id="swap-identity-aligned", **IMAGE)
+                        swap_att_img = gr.Image(label="Attribute", elem_id="swap-attribute-aligned",
+                                                **IMAGE)
+                        swap_result = gr.Image(label="Swapped", elem_id="swap-result", **IMAGE)
+                    swap_info = gr.Markdown(elem_classes="sgt-note", elem_id="swap-info")
+                    swap_pasted = gr.Image(label="Pasted back into the attribute photo", elem_id="swap-pasted",
+                                           **IMAGE)
+
+        def swap(net, identity, attribute, method, paste, progress=gr.Progress(track_tqdm=True)):
+            with shown_errors(identity, attribute):
+                r = swap_handlers.swap(model, net, identity, attribute, method, paste, steps=invert_steps)
+            return png(r.identity_aligned), png(r.attribute_aligned), png(r.result), png(r.pasted), r.info
+
+        swap_btn.click(swap, [network, swap_id, swap_att, swap_method, swap_paste],
+                       [swap_id_img, swap_att_img, swap_result, swap_pasted, swap_info], api_name="swap",
+                       concurrency_id=TORCH,
+                       api_description="Swap faces: (network, identity photo or latent .npz, attribute photo or "
+                                       "latent .npz, method lcr|ftm|blend, paste back) -> identity and attribute "
+                                       "as aligned, the swap, the swap pasted into the attribute photo or None, "
+                                       "info.")
 
         # -------------------------------------------------------------------------------- Render
         ranges = synthetic.param_ranges()

@@ -75,7 +75,7 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
 
     Args:
         w: `[N, w_dim]` latents.
-        scores: `[N]` finite scores.
+        scores: `[N]` scores; NaN marks a sample the scorer could not score (left out; at most half).
         fraction: share of samples in each class (top / bottom by score).
         split: share of each class used for training; the rest measures accuracy.
         seed: of the shuffle before the split.
@@ -91,9 +91,16 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
     scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
     if w.ndim != 2 or scores.shape[0] != w.shape[0]:
         raise ValueError(f"need w [N, w_dim] and scores [N]; got {list(w.shape)} and {list(scores.shape)}")
-    if not torch.isfinite(scores).all():
-        raise ValueError(f"scores hold {int((~torch.isfinite(scores)).sum())} NaN/Inf values; the scorer must "
-                         "return finite numbers")
+    if torch.isinf(scores).any():
+        raise ValueError(f"scores hold {int(torch.isinf(scores).sum())} Inf values; the scorer must return finite "
+                         "numbers (or NaN for a sample it cannot score)")
+    unscored = int(torch.isnan(scores).sum())  # e.g. no face found by a landmark scorer: left out
+    if unscored > len(scores) // 2:
+        raise ValueError(f"the scorer could not score {unscored} of {len(scores)} samples (NaN); check that it "
+                         "sees faces in this generator's images")
+    if unscored:
+        keep = ~torch.isnan(scores)
+        w, scores = w[keep], scores[keep]
     if not 0 < fraction <= 0.5 or not 0 < split < 1:
         raise ValueError(f"fraction must be in (0, 0.5] and split in (0, 1), got {fraction}, {split}")
     k = int(round(fraction * len(scores)))
@@ -120,7 +127,7 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
     info = {"train_accuracy": float(svm.score(x_train, y_train)), "val_accuracy": float(svm.score(x_val, y_val)),
             "per_class": k, "train_per_class": n_train, "val_per_class": k - n_train, "fraction": fraction,
             "score_low": float(scores[neg].max()), "score_high": float(scores[pos].min()),
-            "intercept": float(svm.intercept_[0]) / norm, "C": C}
+            "intercept": float(svm.intercept_[0]) / norm, "C": C, "unscored": unscored}
     return coef / norm, info
 
 

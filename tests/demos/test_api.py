@@ -76,6 +76,24 @@ def test_edit_endpoint_pastes_back_into_the_photo(client, model, examples):
     assert np.array_equal(_png(after), truth.after) and np.array_equal(_png(pasted), truth.pasted)
 
 
+def test_swap_endpoint(client, model, examples):
+    from demos import swap_handlers
+
+    ident, att, result, pasted, info = client.predict(
+        "synthheads", handle_file(str(examples[0])), handle_file(str(examples[1])), "lcr", True, api_name="/swap")
+    assert _png(ident).shape == _png(att).shape == _png(result).shape == (64, 64, 3)
+    assert not np.array_equal(_png(result), _png(ident)) and not np.array_equal(_png(result), _png(att))
+    assert _png(pasted).shape == (256, 256, 3) and info.startswith("LCR swap: ")
+    a, b = handlers.generate(model, None, 5), handlers.generate(model, None, 6)
+    _, _, result, pasted, _ = client.predict("synthheads", handle_file(str(a.latent_path)),
+                                             handle_file(str(b.latent_path)), "lcr", True, api_name="/swap")
+    truth = swap_handlers.swap(model, None, a.latent_path, b.latent_path)
+    assert np.array_equal(_png(result), truth.result) and pasted is None
+    with pytest.raises(AppError, match="swap method 'ftm' is not trained for this generator"):
+        client.predict("synthheads", handle_file(str(a.latent_path)), handle_file(str(b.latent_path)), "ftm", True,
+                       api_name="/swap")
+
+
 def test_20_concurrent_edits_all_complete_correctly(client, model):
     """The queue (one torch slot, 32 places) serves a burst in order; each answer is its own request's."""
     g = handlers.generate(model, None, 11, 0.7)
@@ -102,6 +120,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[str, Path, str]]:
         "oversized image": ("/invert", tmp / "huge.png", "huge.png is 7000x6000 = 42.0 megapixels"),
         "corrupt latent": ("/generate", tmp / "broken.npz", "broken.npz: not a readable .npz latent file"),
         "corrupt latent to edit": ("/edit", tmp / "broken.npz", "broken.npz: not a readable .npz latent file"),
+        "non-image to swap": ("/swap", tmp / "notes.txt", "Invalid file type"),
+        "image that is not one, to swap": ("/swap", tmp / "fake.png", "identity: cannot read fake.png: not an image"),
+        "faceless photo to swap": ("/swap", tmp / "wall.png", "identity: no face found in wall.png"),
     }
 
 
@@ -109,7 +130,8 @@ def test_bad_inputs_are_readable_errors_and_the_server_keeps_serving(client, tmp
     for name, (endpoint, path, expected) in _bad_inputs(tmp_path).items():
         args = {"/invert": ["synthheads", handle_file(str(path)), True],
                 "/generate": ["synthheads", 0, 0.7, "const", None, 0, 0, handle_file(str(path))],
-                "/edit": ["synthheads", handle_file(str(path)), '{"sefa:0": 1}', None]}[endpoint]
+                "/edit": ["synthheads", handle_file(str(path)), '{"sefa:0": 1}', None],
+                "/swap": ["synthheads", handle_file(str(path)), handle_file(str(path)), "lcr", True]}[endpoint]
         with pytest.raises(AppError) as err:
             client.predict(*args, api_name=endpoint)
         assert expected in str(err.value), (name, str(err.value))

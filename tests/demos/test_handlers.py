@@ -291,3 +291,58 @@ def test_a_newly_registered_calibrated_edit_gets_its_slider(tmp_path):
     finally:
         registry.unregister("edit", "test_roll")
         m.close()
+
+
+# --------------------------------------------------------------------------------------------- swap
+def test_swap_of_two_synthetic_heads_differs_from_both(model, examples):
+    from demos import swap_handlers
+
+    G = model.get().G
+    r = swap_handlers.swap(model, None, examples[0], examples[1], "lcr", steps=5)
+    res = (G.img_resolution, G.img_resolution, 3)
+    assert r.result.shape == r.identity_aligned.shape == r.attribute_aligned.shape == res
+    assert r.result.dtype == np.uint8
+    assert not np.array_equal(r.result, r.identity_aligned) and not np.array_equal(r.result, r.attribute_aligned)
+    assert r.pasted.shape == np.asarray(Image.open(examples[1])).shape  # into the attribute photo
+    assert "LCR swap: style rows 0–1 (4 px: pose, head shape) from the attribute" in r.info
+    assert handlers.REAL_PHOTO_NOTE in r.info
+
+
+def test_swap_of_latents_is_lcr_of_their_ws(model):
+    from demos import swap_handlers
+    from edits.swap import default_split, lcr
+
+    G = model.get().G
+    a, b = handlers.generate(model, None, 1), handlers.generate(model, None, 2, 0.7, "random")
+    r = swap_handlers.swap(model, None, a.latent_path, b.latent_path)
+    assert np.array_equal(r.identity_aligned, a.image) and np.array_equal(r.attribute_aligned, b.image)
+    lb = stylegan.load_ws(b.latent_path)
+    with torch.no_grad():
+        truth = G.synthesis(lcr(stylegan.load_ws(a.latent_path).ws, lb.ws, default_split(G.num_ws)),
+                            noise=lb.noise)
+    assert np.array_equal(r.result, to_uint8(truth)[0])
+    assert r.pasted is None and "Nothing to paste back into" in r.info
+    assert handlers.REAL_PHOTO_NOTE not in r.info
+
+
+def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G):
+    from demos import swap_handlers
+    from edits.swap import SwapUntrainedError
+
+    g = handlers.generate(model, None, 0).latent_path
+    for method in ("ftm", "blend"):
+        with pytest.raises(SwapUntrainedError, match=f"swap method '{method}' is not trained .*'lcr' needs no"):
+            swap_handlers.swap(model, None, g, g, method)
+    with pytest.raises(ValueError, match="unknown swap method 'megafs'"):
+        swap_handlers.swap(model, None, g, g, "megafs")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(inversion.ImageReadError, match="identity: cannot read .*notes.png: not an image file"):
+        swap_handlers.swap(model, None, tmp_path / "notes.png", g, steps=1)
+    Image.fromarray(np.full((96, 128, 3), 200, np.uint8)).save(tmp_path / "wall.png")
+    with pytest.raises(inversion.NoFaceError, match="attribute: no face found in .*wall.png"):
+        swap_handlers.swap(model, None, g, tmp_path / "wall.png", steps=1)
+    other = stylegan.save_ws(tmp_path / "other.npz", torch.zeros(1, tiny_G.num_ws, tiny_G.w_dim))
+    with pytest.raises(stylegan.LatentFileError, match="other.npz: .*made for another generator"):
+        swap_handlers.swap(model, None, other, g)
+    with pytest.raises(ValueError, match="no attribute: upload a photo or a latent"):
+        swap_handlers.swap(model, None, g, None)

@@ -224,15 +224,39 @@ def test_sgt_train_delta_bad_input_writes_nothing(tmp_path, extra, message):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_shipped_dge_yaw_turns_the_head_by_the_requested_degrees():
-    from edits.evaluate import evaluate_edit
+def test_shipped_dge_edits_are_listed_calibrated_and_render():
+    from edits.attributes import get
 
     G = stylegan.load("synthheads")
-    e = edits.available(G)["dge:yaw"]
-    for row in evaluate_edit(G, e, [-20.0, 20.0], num=64):
-        assert row["relative_error"] < 0.25, row
+    cat = edits.available(G)
+    shipped = [n for n in cat if n.startswith("dge:")]
+    assert {"dge:yaw", "dge:pitch", "dge:light_direction", "dge:mouth_open", "dge:eyes_closed"} <= set(shipped)
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(3)), truncation_psi=0.7).detach()
+    for name in shipped:
+        e = cat[name]
+        assert isinstance(e, DeltaEdit) and e.calibration is not None and e.unit == get(e.attribute).unit
+        lo, hi = e.range
+        assert lo < 0 < hi
+        assert torch.equal(e.apply(ws, 0.0), ws)
+        with torch.no_grad():
+            img = edits.render(G, ws, [(e, hi / 2)])
+            assert (img - G.synthesis(ws)).abs().mean() > 1e-3, name
 
+
+@pytest.mark.slow
+def test_shipped_dge_yaw_turns_the_head_by_the_requested_degrees():
+    """The issue's target: within 15 % over ±10-30° (measured on fresh heads of the population the
+    calibration uses, yaw inside the central 60 % of the range: at most 7 % off, bench/RESULTS.md)."""
+    from edits.calibration import roomy_ws
+    from edits.evaluate import evaluate_edit
+    from synthetic import oracle as oracle_mod
+
+    G = stylegan.load("synthheads")
+    oracle = oracle_mod.load()
+    e = edits.available(G)["dge:yaw"]
+    ws = roomy_ws(G, oracle, "yaw", 100, seed=4_000_000)
+    for row in evaluate_edit(G, e, [-30.0, -20.0, -10.0, 10.0, 20.0, 30.0], oracle=oracle, ws=ws):
+        assert row["relative_error"] < 0.15, row
 
 def _ddp_worker(rank: int, port: int, outdir: str) -> None:
     import os

@@ -158,9 +158,15 @@ def test_bad_input(G, planted):
     with pytest.raises(ValueError, match="calibrate=False"):
         interfacegan(G, "nose_length", num_samples=4000, scorer=scores)  # a user attribute cannot be calibrated
     bad = scores.clone()
-    bad[7] = float("nan")
-    with pytest.raises(ValueError, match="NaN"):
+    bad[7] = float("inf")
+    with pytest.raises(ValueError, match="Inf"):
         interfacegan(G, "p", num_samples=4000, scorer=bad, calibrate=False)
+    bad[:2100] = float("nan")  # a scorer that found no face in most samples
+    with pytest.raises(ValueError, match="could not score 2100 of 4000"):
+        interfacegan(G, "p", num_samples=4000, scorer=bad, calibrate=False)
+    few = scores.clone()
+    few[[3, 7, 11]] = float("nan")  # unscorable samples are left out
+    assert interfacegan(G, "p", num_samples=4000, scorer=few, calibrate=False).info["unscored"] == 3
     with pytest.raises(ValueError, match=r"\[num_samples\] = \[4000\]"):
         interfacegan(G, "p", num_samples=4000, scorer=scores[:10], calibrate=False)
     with pytest.raises(ValueError, match="too few"):
