@@ -74,7 +74,7 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
     net = model.get(network)
     G = net.G
     r = swap_lib(str(identity), str(attribute), method, G, steps=steps, D=net.D, encoder=net.encoder,
-                 loss=net.loss)
+                 loss=net.loss, progress=True)  # tqdm bars: gr.Progress(track_tqdm=True) shows them
     result = to_uint8(r.image)[0]
     pasted = r.paste() if paste and r.attribute.face is not None else None
     split = r.split

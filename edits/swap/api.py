@@ -117,7 +117,7 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
             target = inversion.prepare_target(image, res)
     except (inversion.AlignmentError, inversion.ProjectionError) as exc:
         raise type(exc)(f"{role}: {' '.join(str(exc).split())}") from None
-    result = inversion.project(G, target, steps=steps, progress=False, **project_kw)
+    result = inversion.project(G, target, steps=steps, **{"progress": False, **project_kw})  # a tqdm bar on request
     if image is None:
         from stylegan.images import to_uint8
 
