@@ -13,7 +13,8 @@ not asked for before, so no cache answers it. Reported, p50 / p90 in ms:
 - edit, gradio_client: `Client.predict(..., api_name="/edit")`, which uploads the latent and
   downloads every output image on each call;
 - in process: the handler (`demos.handlers.edit`) and the PNG encode (`demos.handlers.png_file`);
-- generate and invert round trips through `gradio_client` (invert with the demo's real settings).
+- generate, invert and swap round trips through `gradio_client` (invert with the demo's real settings;
+  swap = lcr of two latents, and of two photos, which aligns and inverts both).
 
 Targets (issue 13): edit ≤ 150 ms p50, and ≤ 300 ms p90 with 4 concurrent clients.
 """
@@ -214,6 +215,20 @@ def main(network: str, url: str | None, calls: int, clients: int, inverts: int, 
             client.predict(network, handle_file(str(photo)), True, api_name="/invert")
             times.append(time.perf_counter() - t0)
         res["invert_s"] = [round(t, 2) for t in times]
+
+        _, latent2, _ = client.predict(network, 777, 0.7, "const", None, 0, 0, None, api_name="/generate")
+        times = []
+        for _ in range(12):  # the first two are warm-up
+            t0 = time.perf_counter()
+            client.predict(network, handle_file(str(latent)), handle_file(str(latent2)), "lcr", False, api_name="/swap")
+            times.append(time.perf_counter() - t0)
+        res["swap_latents_ms"] = pct(times[2:])
+        times = []
+        for _ in range(inverts):  # both sides aligned and inverted (the same photo twice: allowed)
+            t0 = time.perf_counter()
+            client.predict(network, handle_file(str(photo)), handle_file(str(photo)), "lcr", True, api_name="/swap")
+            times.append(time.perf_counter() - t0)
+        res["swap_photos_s"] = [round(t, 2) for t in times]
     finally:
         if server is not None:
             server.close()
@@ -226,10 +241,12 @@ def main(network: str, url: str | None, calls: int, clients: int, inverts: int, 
             ("edit, gradio_client.predict (upload + all downloads)", res["edit_client_1_ms"]),
             ("edit handler, in process", res["edit_handler_ms"]),
             ("PNG encode of the result, in process", res["edit_encode_ms"]),
-            ("generate, gradio_client.predict", res["generate_ms"])]
+            ("generate, gradio_client.predict", res["generate_ms"]),
+            ("swap (lcr) of two latents, gradio_client.predict", res["swap_latents_ms"])]
     for name, (p50, p90) in rows:
         print(f"  {name:55s} {p50:7.1f} / {p90:7.1f}")
     print(f"  {'invert (real settings), gradio_client.predict, s':55s} {res['invert_s']}")
+    print(f"  {'swap (lcr) of two photos incl. 2 inversions, s':55s} {res['swap_photos_s']}")
     ok50 = res["edit_browser_1_ms"][0] <= TARGET_P50_MS
     ok90 = res[f"edit_browser_{clients}_ms"][1] <= TARGET_P90_4_MS
     print(f"targets: edit p50 <= {TARGET_P50_MS:.0f} ms: {'met' if ok50 else 'MISSED'}; "
