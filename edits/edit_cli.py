@@ -17,10 +17,10 @@ from typing import Any
 
 import click
 
+from stylegan.latents import LATENT_SUFFIXES
+
 from .cli_io import read_latents as _read_latents
 from .cli_io import write_png as _png
-
-LATENT_SUFFIXES = (".npz",)
 
 
 def parse_edit(text: str) -> tuple[str, float]:
@@ -89,6 +89,7 @@ def _invert_photo(path: Path, G: Any, network: str, do_align: bool | None, paste
         `(ProjectionResult, AlignedFace or None, target [1, 3, R, R])`.
     """
     from inversion.align import align as align_face
+    from inversion.align import needs_alignment
     from inversion.errors import AlignmentError, MultipleFacesWarning
     from inversion.image_io import load_image
     from inversion.projection import ProjectionError, prepare_target
@@ -99,7 +100,7 @@ def _invert_photo(path: Path, G: Any, network: str, do_align: bool | None, paste
     try:
         image = load_image(path)
         face = None
-        if do_align or (do_align is None and image.shape[:2] != (res, res)):  # the rule of `sgt project`
+        if needs_alignment(image, res, do_align):  # the rule of `sgt project`
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MultipleFacesWarning)
                 face = align_face(path, output_size=res, detector=detector, upsample=upsample)

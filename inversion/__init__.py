@@ -4,7 +4,7 @@ dlib (detection) and torch (tensor inputs to `paste_back`) are imported only whe
 """
 from sgtcore import modelio
 
-from .align import AlignedFace, align, ffhq_quad, warp_ffhq
+from .align import AlignedFace, align, ffhq_quad, needs_alignment, warp_ffhq
 from .errors import (AlignmentError, FaceIndexError, ImageReadError, ImageTooLargeError,
                      MultipleFacesWarning, NoFaceError)
 from .image_io import MAX_PIXELS, load_image
@@ -12,7 +12,7 @@ from .landmarks import Detector, DlibDetector, model_path
 from .paste import face_mask, paste_back
 
 __all__ = [
-    "AlignedFace", "align", "ffhq_quad", "warp_ffhq",
+    "AlignedFace", "align", "ffhq_quad", "needs_alignment", "warp_ffhq",
     "AlignmentError", "FaceIndexError", "ImageReadError", "ImageTooLargeError", "MultipleFacesWarning", "NoFaceError",
     "MAX_PIXELS", "load_image",
     "Detector", "DlibDetector", "model_path",

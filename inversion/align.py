@@ -220,6 +220,19 @@ def warp_ffhq(image: np.ndarray, quad: np.ndarray, qsize: float, output_size: in
     return aligned, matrix
 
 
+def needs_alignment(image, resolution: int, align: bool | None = None) -> bool:
+    """Whether an input image must be aligned before inverting it into an `resolution`-px generator.
+
+    The one rule every entry point follows (`sgt project`, `sgt edit`, `edits.swap`): align when asked
+    (`align=True`), never when told not to (`False`), and by default (`None`) unless the image is already
+    `resolution x resolution`, which is taken as an FFHQ-aligned crop.
+
+    Args:
+        image: uint8 `[H, W, 3]` (or anything with `.shape[:2]`).
+    """
+    return bool(align) if align is not None else tuple(image.shape[:2]) != (resolution, resolution)
+
+
 def align(
     image: ImageLike,
     face: FaceChoice = "largest",

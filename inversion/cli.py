@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from sgtcore.atomic import atomic_file
 
-from .align import AlignedFace
+from .align import AlignedFace, needs_alignment
 from .align import align as align_face
 from .errors import AlignmentError, MultipleFacesWarning
 
@@ -193,7 +193,7 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
     for path in tqdm(files, desc="project", unit="image", disable=len(files) < 2):
         try:
             image = load_image(path)
-            if do_align or (do_align is None and image.shape[:2] != (res, res)):
+            if needs_alignment(image, res, do_align):
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", MultipleFacesWarning)
                     image = align_face(path, output_size=res).image

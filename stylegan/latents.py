@@ -31,6 +31,9 @@ NOISE_PREFIX = "noise/"
 ArrayLike = torch.Tensor | np.ndarray
 
 
+LATENT_SUFFIXES = (".npz",)  # what a path must end with to be read as a latent file (not an image)
+
+
 class LatentFileError(ValueError):
     """A latent file is missing, unreadable, malformed, non-finite or made for another generator."""
 

@@ -15,10 +15,11 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from stylegan.latents import LATENT_SUFFIXES
+
 from .latent import lcr
 
 METHODS = ("lcr", "ftm", "blend")
-LATENT_SUFFIXES = (".npz",)
 
 SourceLike = Union[str, os.PathLike, np.ndarray, torch.Tensor, Any]  # path, PIL, uint8 HxWx3, [1,3,R,R], ws
 
@@ -109,7 +110,7 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
             image = None
         else:
             image = inversion.load_image(source)
-            if image.shape[:2] != (res, res):
+            if inversion.needs_alignment(image, res):
                 face = inversion.align(source, output_size=res, detector=detector, upsample=upsample)
                 photo, image, lm = source, face.image, face.landmarks_aligned
             elif landmarks:

@@ -123,7 +123,9 @@ def swap(identity: Path, attribute: Path, method: str, split: int | None, networ
     from sgtcore.errors import CheckpointError
     from stylegan.cli_network import load_network
 
-    from .api import LATENT_SUFFIXES, check_method
+    from stylegan.latents import LATENT_SUFFIXES
+
+    from .api import check_method
     from .api import swap as swap_fn
     from .latent import check_split
 

@@ -261,3 +261,12 @@ def test_cnn_detector_finds_the_astronaut(astronaut):
     img, lm = astronaut
     face = align(img, detector="cnn", output_size=64)
     assert np.abs(face.landmarks[36:48].mean(0) - lm[36:48].mean(0)).max() < 5
+
+
+def test_needs_alignment_is_the_one_rule_of_every_entry_point():
+    from inversion import needs_alignment
+
+    square, photo = np.zeros((64, 64, 3), np.uint8), np.zeros((480, 640, 3), np.uint8)
+    assert not needs_alignment(square, 64) and needs_alignment(photo, 64)
+    assert needs_alignment(np.zeros((128, 128, 3)), 64)          # square but not the generator's size
+    assert needs_alignment(square, 64, align=True) and not needs_alignment(photo, 64, align=False)
