@@ -253,8 +253,12 @@ def _unit(edit: Any) -> str:
 
 
 def _range(edit: Any) -> tuple[float, float]:
+    """The slider's ends: the edit's measured range (holding 0), rounded inwards to the slider step."""
     lo, hi = (float(v) for v in edit.range)
-    return min(lo, 0.0), max(hi, 0.0)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    step = _step(lo, hi)
+    lo, hi = np.ceil(lo / step - 1e-9) * step, np.floor(hi / step + 1e-9) * step
+    return float(round(lo, 6)) + 0.0, float(round(hi, 6)) + 0.0  # + 0.0: no "-0.0" label
 
 
 def edit_sliders(model: DemoModel, network: str | None = None) -> list[EditSlider]:

@@ -136,8 +136,8 @@ def roomy_ws(G: Any, oracle: Any, attribute: str, num: int, seed: int = 1_000_00
         score = attr.score(oracle.predict(G.synthesis(ws, noise_mode="const"), mirror_identity=False))
         kept.append(ws[(score - mid).abs() <= half])
         if start - seed > 100 * max(num, batch):
-            raise ValueError(f"too few samples of this generator read {attribute} inside {mid - half:g}..{mid + half:g} "
-                             f"{attr.unit}; pass ws= to measure on latents of your choice")
+            raise ValueError(f"too few samples of this generator read {attribute} inside "
+                             f"{mid - half:g}..{mid + half:g} {attr.unit}; pass ws= to measure on latents of your choice")
     return torch.cat(kept)[:num]
 
 

@@ -17,17 +17,20 @@ _CTX = {"show_default": True}
 
 
 @click.command(context_settings=_CTX)
-@click.option("--network", required=True, help="Checkpoint path or registered name (e.g. synthheads, or your FFHQ .pkl).")
+@click.option("--network", required=True,
+              help="Checkpoint path or registered name (e.g. synthheads, or your FFHQ .pkl).")
 @click.option("--attribute", type=click.Choice(list(ATTRIBUTES)), required=True, help="What the edit changes.")
 @click.option("--pairs", type=int, default=20, help="How many CGI heads go through the change (>= 2).")
-@click.option("--frames", type=int, default=3, help="Attribute values per head, evenly over the attribute's span (2 = a plain pair).")
+@click.option("--frames", type=int, default=3,
+              help="Attribute values per head, evenly over the attribute's span (2 = a plain pair).")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="The edit's model folder.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
               help="Inverted-codes file (default OUT_data.npz); reused, or continued when interrupted.")
 @click.option("--steps", type=int, default=None, help="Training steps (default: the library's).")
 @click.option("--refine-steps", type=int, default=None,
               help="Projection steps per frame (default: 0 with a registered encoder, else projection's default).")
-@click.option("--no-calibrate", is_flag=True, help="Keep strength in raw Δ units (for a generator the synthetic oracle cannot read).")
+@click.option("--no-calibrate", is_flag=True,
+              help="Keep strength in raw Δ units (for a generator the synthetic oracle cannot read).")
 @click.option("--seed", type=int, default=0, help="Seeds the heads, the projections and training.")
 def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""
@@ -72,8 +75,8 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
     path = edit.save(out)
     registry.refresh()
     cal = f", calibrated over {edit.range[0]:+.3g}..{edit.range[1]:+.3g} {edit.unit}" if edit.calibration else ""
-    click.echo(f"{edit.name}: {data.heads} heads x {len(data.values)} frames (inversion PSNR {float(data.psnr.mean()):.1f} dB)"
-               f"{cal} -> {path}")
+    click.echo(f"{edit.name}: {data.heads} heads x {len(data.values)} frames "
+               f"(inversion PSNR {float(data.psnr.mean()):.1f} dB){cal} -> {path}")
 
 
 if __name__ == "__main__":  # torchrun -m edits.delta.cli ...

@@ -63,7 +63,7 @@ class DeltaData:
                          self.params[:heads], self.generator, dict(self.settings))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write as one latent file (`stylegan.save_ws`: ws flattened to `[heads * frames, ...]`, the rest in metadata)."""
+        """Write as one latent file (`stylegan.save_ws`: ws as `[heads * frames, ...]`, the rest in its metadata)."""
         from stylegan.latents import save_ws
 
         h, t = self.ws.shape[:2]

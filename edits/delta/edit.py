@@ -41,7 +41,8 @@ class DeltaEdit(Edit):
     """
 
     method = "dge"
-    save_half = True  # 0.7 MB instead of 1.3; `make_edit` rounds the weights first, so what is saved is what was calibrated
+    # 0.3 MB instead of 0.65; `make_edit` rounds the weights first, so what is saved is what was calibrated
+    save_half = True
 
     def __init__(self, net: DeltaNet, reference: torch.Tensor, attribute: str, *, generator: str | None = None,
                  calibration: Calibration | None = None, rows: Iterable[int] | None = None,
@@ -118,7 +119,8 @@ def make_edit(net: DeltaNet, data: DeltaData, G: Any, *, calibrate: bool = True,
             if t.is_floating_point():
                 t.copy_(t.half().float())
     train_heads = range(data.heads - int((info or {}).get("train", {}).get("val_heads", 0)))
-    edit = DeltaEdit(net, reference_delta(net, data, train_heads).half().float(), data.attribute, generator=fingerprint(G),
+    reference = reference_delta(net, data, train_heads).half().float()
+    edit = DeltaEdit(net, reference, data.attribute, generator=fingerprint(G),
                      info={"heads": data.heads, "frames": data.ws.shape[1], "values": data.values,
                            "span": [data.values[0], data.values[-1]], **(info or {})},
                      metadata=metadata)

@@ -83,7 +83,9 @@ class DeltaNet(nn.Module):
         return self.d_row(torch.cat(feats, dim=2))
 
     def residual(self, ws: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        """D(ws, Δ): the change `[N, num_ws, w_dim]` (in ws units) that Δ `[N, delta_dim]` makes to `ws`; 0 at Δ = 0."""
+        """D(ws, Δ): the change `[N, num_ws, w_dim]` (in ws units) that Δ `[N, delta_dim]` makes to `ws`.
+
+        Exactly 0 at Δ = 0."""
         x = self.normalise(ws)
         ctx = self.d_context(x.reshape(x.shape[0], -1))
         return (self._d(x, ctx, delta) - self._d(x, ctx, torch.zeros_like(delta))) * self.w_scale
