@@ -33,3 +33,31 @@ def small_params():
     from reference import nvlabs_ref
 
     return nvlabs_ref.init_params(**SMALL, seed=1)
+
+
+def _rank_main(rank: int, port: int, outdir: str, train) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        module = train(outdir)
+        flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+        torch.save(flat, os.path.join(outdir, f"rank{rank}.pt"))  # tensors in a queue die with their process
+    finally:
+        dist.destroy_process_group()
+
+
+def run_two_ranks(train, outdir) -> list[torch.Tensor]:
+    """Run `train(outdir) -> nn.Module` in two gloo processes (torch.distributed set up as torchrun
+    would) and return each rank's flattened parameters; `train` must be a module-level function."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_rank_main, args=(port, str(outdir), train), nprocs=2, join=True)
+    return [torch.load(Path(outdir) / f"rank{r}.pt") for r in range(2)]

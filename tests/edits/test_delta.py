@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import edits
 import stylegan
-from conftest import make_tiny_G
+from conftest import make_tiny_G, run_two_ranks
 from demos.cli import main
 from edits.attributes import get
 from edits.delta import DeltaConfig, DeltaData, DeltaEdit, DeltaNet, DeltaTrainConfig, make_edit, train_delta
@@ -258,33 +258,14 @@ def test_shipped_dge_yaw_turns_the_head_by_the_requested_degrees():
     for row in evaluate_edit(G, e, [-30.0, -20.0, -10.0, 10.0, 20.0, 30.0], oracle=oracle, ws=ws):
         assert row["relative_error"] < 0.15, row
 
-def _ddp_worker(rank: int, port: int, outdir: str) -> None:
-    import os
-
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        data, _ = _planted(heads=6)
-        net, _ = train_delta(data, _FakeG(4, 8), DeltaTrainConfig(steps=5, batch=4, hidden=16), progress=False)
-        torch.save(torch.cat([p.flatten() for p in net.parameters()]), os.path.join(outdir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+def _train_planted(outdir: str) -> torch.nn.Module:
+    data, _ = _planted(heads=6)
+    return train_delta(data, _FakeG(4, 8), DeltaTrainConfig(steps=5, batch=4, hidden=16), progress=False)[0]
 
 
 def test_ddp_two_processes_stay_in_sync(tmp_path):
     """Ranks draw different pairs; the weights stay equal only if the gradients were all-reduced."""
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
-    got = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    got = run_two_ranks(_train_planted, tmp_path)
     assert torch.equal(got[0], got[1])
     torch.manual_seed(0)
     fresh = torch.cat([p.flatten() for p in DeltaNet(DeltaConfig(4, 8, hidden=16)).parameters()])

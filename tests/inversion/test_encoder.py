@@ -2,20 +2,15 @@
 save/load guards, encoder-initialised projection, and a 2-process DDP (gloo) run."""
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import stylegan
 from inversion.encoder import delta_norm, encoder_for, load_encoder, save_encoder
 from inversion.encoder_train import EncoderTrainConfig, evaluate, train_encoder
 from inversion.losses import psnr
 from inversion.projection import project
-from conftest import SMALL
+from conftest import SMALL, run_two_ranks
 
 
 
@@ -112,25 +107,13 @@ def test_encoder_init_then_refine(trained):
     assert r.history["init"] == "encoder"
 
 
-def _ddp_worker(rank: int, port: int, outdir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        enc = train_encoder(tiny_g(), outdir, EncoderTrainConfig(steps=3, batch=2, image_weight=0.0, val_samples=4,
-                                                                 progressive_every=1), progress=False)
-        flat = torch.cat([p.flatten() for p in enc.parameters()])
-        torch.save(flat, os.path.join(outdir, f"rank{rank}.pt"))  # tensors in a queue die with their process
-    finally:
-        dist.destroy_process_group()
+def _train_tiny_encoder(outdir: str) -> torch.nn.Module:
+    return train_encoder(tiny_g(), outdir, EncoderTrainConfig(steps=3, batch=2, image_weight=0.0, val_samples=4,
+                                                              progressive_every=1), progress=False)
 
 
 def test_ddp_two_processes_stay_in_sync(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
-    got = {r: torch.load(tmp_path / f"rank{r}.pt") for r in range(2)}
+    got = run_two_ranks(_train_tiny_encoder, tmp_path)
     assert torch.equal(got[0], got[1])  # gradients were all-reduced
     fresh = torch.cat([p.flatten() for p in encoder_for(tiny_g()).parameters()])
     assert not torch.equal(got[0], fresh)
