@@ -270,3 +270,26 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
     torch.manual_seed(0)
     fresh = torch.cat([p.flatten() for p in DeltaNet(DeltaConfig(4, 8, hidden=16)).parameters()])
     assert not torch.equal(got[0], fresh)
+
+
+def _build_two_ranks(outdir: str) -> torch.nn.Module:
+    data = delta_data.build(make_tiny_G(0), "yaw", heads=3, frames=2, path=f"{outdir}/d.npz", steps=1, progress=False)
+    return torch.nn.ParameterList([torch.nn.Parameter(data.ws.flatten())])
+
+
+def test_build_under_torchrun_shares_the_heads_and_merges_them(tmp_path):
+    """Rank r inverts heads r, r+2, ...; rank 0 merges the parts: every rank ends with all heads, equal to a
+    one-process build (each head's projection is seeded by the head, not by the rank)."""
+    got = run_two_ranks(_build_two_ranks, tmp_path)
+    assert torch.equal(got[0], got[1])
+    assert sorted(p.name for p in tmp_path.glob("d.npz*")) == ["d.npz", "d.npz.rank0", "d.npz.rank1"]
+    merged = delta_data.load(tmp_path / "d.npz")
+    assert merged.settings["head_ids"] == [0, 1, 2] and merged.heads == 3
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the ranks
+    try:
+        single = delta_data.build(make_tiny_G(0), "yaw", heads=3, frames=2, steps=1, progress=False)
+    finally:
+        torch.set_num_threads(n)
+    torch.testing.assert_close(merged.ws, single.ws, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got[0], single.ws.flatten(), rtol=0, atol=1e-5)
