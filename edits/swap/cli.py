@@ -29,20 +29,26 @@ def _splits(spec: str, num_ws: int) -> list[int]:
               help="Methods to measure (repeatable).")
 @click.option("--splits", default="default", help="LCR: 'default' (the library's), 'all' (sweep 0..num_ws) or a "
                                                    "list such as 2,4,6-8.")
-@click.option("--invert-steps", default=None, type=click.IntRange(min=0),
+@click.option("--invert-steps", "--steps", "invert_steps", default=None, type=click.IntRange(min=0),
               help="Projection steps per head [default: the library's preset]; 0: the encoder's guess alone.")
+@click.option("--real-identities", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Real-photo protocol: a folder of identity photos (with --real-attributes).")
+@click.option("--real-attributes", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Real-photo protocol: a folder of attribute photos; every pair is swapped and read by dlib.")
 @click.option("--cache", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="An .npz of renders and inverted codes, reused when it fits (re-runs skip inversion).")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: tuple[str, ...], splits: str,
-              invert_steps: int | None, cache: Path | None, out_json: Path | None) -> None:
+              invert_steps: int | None, real_identities: Path | None, real_attributes: Path | None,
+              cache: Path | None, out_json: Path | None) -> None:
     """Measure swap methods on held-out synthetic heads with exact truth (ID retrieval, pose and
     expression error, PSNR/SSIM against the true swap render, time per swap) next to the ceiling.
 
     \b
     Example:
       sgt eval-swap --network synthheads --ids 100 --attributes 10 --splits all --cache runs/swap_cache.npz
+      sgt eval-swap --real-identities ids/ --real-attributes atts/ --network ffhq --steps 200 --out real.json
     """
     from stylegan.cli_network import load_network
     from synthetic import oracle as oracle_mod
@@ -57,6 +63,10 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
         except ValueError as exc:
             raise click.ClickException(" ".join(str(exc).split())) from None
     G = load_network(network)
+    if (real_identities is None) != (real_attributes is None):
+        raise click.UsageError("the real-photo protocol needs both --real-identities and --real-attributes")
+    if real_identities is not None:
+        return _eval_real(G, network, real_identities, real_attributes, methods, splits, invert_steps, out_json)
     split_list = [default_split(G.num_ws)] if splits == "default" else _splits(splits, G.num_ws)
     oracle = oracle_mod.load()
     data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
@@ -86,11 +96,45 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
         click.echo(f"{out_json}: results")
 
 
+def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tuple[str, ...], splits: str,
+               steps: int | None, out_json: Path | None) -> None:
+    """`sgt eval-swap --real-identities --real-attributes`: `edits.swap.real_eval.swap_folders` per method."""
+    from sgtcore.errors import CheckpointError
+
+    from . import real_eval
+
+    split_list = [None] if splits == "default" else _splits(splits, G.num_ws)  # type: ignore[attr-defined]
+    try:
+        ids, atts = real_eval.list_photos(id_dir), real_eval.list_photos(att_dir)
+        rows = [real_eval.swap_folders(G, ids, atts, m, s, steps) for m in methods for s in split_list]
+    except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    click.echo(f"real photos: {len(ids)} identities x {len(atts)} attributes ({id_dir}, {att_dir})")
+    click.echo("method  split  ID top-1  pose err (deg)  yaw/pitch/roll  expr err  measured  no face (id/att/swap)")
+    for r in rows:
+        nf = r["not_found"]
+        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  "
+                   f"{r['yaw_error']:.1f}/{r['pitch_error']:.1f}/{r['roll_error']:.1f}  {r['expression_error']:>8.4f}"
+                   f"  {r['pairs_measured']:>4}/{r['pairs']:<4} {len(nf['identities'])}/{len(nf['attributes'])}/"
+                   f"{len(nf['swaps'])}")
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps({"network": str(network), "protocol": "real", "rows": rows}, indent=1))
+        click.echo(f"{out_json}: results")
+
+
 @click.command(context_settings=_CTX)
 @click.option("--identity", "identity", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Who: a photo (aligned and inverted on the fly) or a latent file (.npz).")
-@click.option("--attribute", "attribute", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--attribute", "attribute", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Pose, expression, lighting: a photo or a latent file (.npz).")
+@click.option("--attribute-frames", "attribute_frames", default=None,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Video mode (instead of --attribute): a folder of frames (photos or .npz), in file-name order; "
+                   "writes swapped_0000.png ... and swapped_w.npz [T, num_ws, w_dim].")
+@click.option("--smooth", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Video mode: EMA weight of the past on the frames' codes; 0: off  [default: the library's, "
+                   "edits.swap.video.DEFAULT_SMOOTH]")
 @click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm, blend (trained; "
                                               "not yet available).")
 @click.option("--split", default=None, type=int,
@@ -103,8 +147,9 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
               help="Photo input: projection steps [default: the library's preset, as `sgt project`].")
 @click.option("--detector", default="hog", type=click.Choice(["hog", "cnn"]), help="Photo input: dlib face detector.")
 @click.option("--upsample", default=1, type=click.IntRange(min=0), help="Photo input: dlib upsampling count.")
-def swap(identity: Path, attribute: Path, method: str, split: int | None, network: str, outdir: Path, paste: bool,
-         steps: int | None, detector: str, upsample: int) -> None:
+def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, smooth: float, method: str,
+         split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
+         upsample: int) -> None:
     """Put the identity of IDENTITY onto the pose, expression and lighting of ATTRIBUTE.
 
     Every check runs before anything is written; the outputs then appear together.
@@ -113,6 +158,7 @@ def swap(identity: Path, attribute: Path, method: str, split: int | None, networ
     Examples:
       sgt swap --identity a.npz --attribute b.npz --outdir out
       sgt swap --identity me.jpg --attribute them.jpg --method lcr --outdir out --paste
+      sgt swap --identity me.jpg --attribute-frames frames/ --smooth 0.3 --outdir out
     """
     import contextlib
     import warnings
@@ -133,6 +179,13 @@ def swap(identity: Path, attribute: Path, method: str, split: int | None, networ
         check_method(method)
     except ValueError as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
+    if (attribute is None) == (attribute_frames is None):
+        raise click.UsageError("pass exactly one of --attribute (one image or latent) and --attribute-frames (a folder)")
+    if attribute_frames is not None:
+        if paste:
+            raise click.UsageError("--paste works with a single --attribute photo, not with --attribute-frames")
+        return _swap_frames(identity, attribute_frames, smooth, method, split, network, outdir, steps, detector,
+                            upsample)
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
     if paste and is_latent[attribute]:
         raise click.UsageError(f"--paste needs a photo to paste into; the attribute {attribute} is a latent file")
@@ -169,3 +222,67 @@ def swap(identity: Path, attribute: Path, method: str, split: int | None, networ
             written.append((write_png(stack, outdir / "pasted.png", pasted), "swap pasted into the attribute photo"))
     for path, what in written:
         click.echo(f"{path}: {what} ({r.method}, split {r.split})")
+
+
+def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str, split: int | None, network: str,
+                 outdir: Path, steps: int | None, detector: str, upsample: int) -> None:
+    """`sgt swap --attribute-frames`: every check and every frame's swap before anything is written."""
+    from .video import DEFAULT_SMOOTH
+
+    smooth = DEFAULT_SMOOTH if smooth is None else smooth
+    import contextlib
+    import warnings
+
+    import torch
+
+    import stylegan
+    from edits.cli_io import read_latents, write_png
+    from inversion.cli import IMAGE_SUFFIXES
+    from sgtcore.atomic import atomic_file
+    from sgtcore.errors import CheckpointError
+    from stylegan.cli_network import load_network
+    from stylegan.latents import LATENT_SUFFIXES
+
+    from .latent import check_split
+    from .video import swap_frames
+
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise click.ClickException(f"--attribute-frames {folder} is empty; put the frames (photos or .npz) in it")
+    frames = [p for p in entries if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, *LATENT_SUFFIXES)]
+    if not frames:
+        raise click.ClickException(f"--attribute-frames {folder} holds no frames (images {', '.join(IMAGE_SUFFIXES)} "
+                                   f"or latents {', '.join(LATENT_SUFFIXES)})")
+    G = load_network(network)
+    if split is not None:
+        try:
+            check_split(split, G.num_ws)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--split") from None
+    for p in (identity, *frames):
+        if p.suffix.lower() in LATENT_SUFFIXES:
+            read_latents(p, G, network)  # the message names --network
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = swap_frames(identity, frames, method, G, smooth=smooth, split=split, steps=steps,
+                                  detector=detector, upsample=upsample, progress=True)
+    except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:  # ImportError: no dlib
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    for w in caught:
+        click.echo(f"note: {w.message}", err=True)
+    noise = None
+    if all(r.attribute.noise for r in results) and len({tuple(r.attribute.noise) for r in results}) == 1:
+        noise = {k: torch.stack([r.attribute.noise[k] for r in results]) for k in results[0].attribute.noise}
+    meta = {"network": str(network), "generator": stylegan.fingerprint(G), "method": results[0].method,
+            "split": results[0].split, "smooth": smooth, "identity": str(identity),
+            "frames": [str(p) for p in frames], "noise": "attribute" if noise is not None else "const"}
+    with contextlib.ExitStack() as stack:
+        for k, r in enumerate(results):
+            write_png(stack, outdir / f"swapped_{k:04d}.png", r.image)
+        latent_path = outdir / "swapped_w.npz"
+        stylegan.save_ws(stack.enter_context(atomic_file(latent_path)), torch.cat([r.ws for r in results]),
+                         noise=noise, metadata=meta)
+    click.echo(f"{outdir}: {len(results)} swapped frames swapped_0000.png .. swapped_{len(results) - 1:04d}.png "
+               f"({results[0].method}, split {results[0].split}, smooth {smooth:g})")
+    click.echo(f"{latent_path}: swapped latents [{len(results)}, {G.num_ws}, {G.w_dim}]")
