@@ -55,7 +55,7 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
 
     from . import evaluate as ev
     from .api import check_method
-    from .latent import default_split, lcr
+    from .latent import default_split
 
     for m in methods:
         try:
@@ -164,16 +164,13 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
     import warnings
 
     import stylegan
-    from edits.cli_io import read_latents, write_png
+    from edits.cli_io import write_png
     from sgtcore.atomic import atomic_file
     from sgtcore.errors import CheckpointError
-    from stylegan.cli_network import load_network
-
     from stylegan.latents import LATENT_SUFFIXES
 
     from .api import check_method
     from .api import swap as swap_fn
-    from .latent import check_split
 
     try:
         check_method(method)
@@ -189,15 +186,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
     if paste and is_latent[attribute]:
         raise click.UsageError(f"--paste needs a photo to paste into; the attribute {attribute} is a latent file")
-    G = load_network(network)
-    if split is not None:
-        try:
-            check_split(split, G.num_ws)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--split") from None
-    for p in (identity, attribute):
-        if is_latent[p]:
-            read_latents(p, G, network)  # the message names --network
+    G = _network_checked(network, split, [identity, attribute])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -236,14 +225,12 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     import torch
 
     import stylegan
-    from edits.cli_io import read_latents, write_png
+    from edits.cli_io import write_png
     from inversion.cli import IMAGE_SUFFIXES
     from sgtcore.atomic import atomic_file
     from sgtcore.errors import CheckpointError
-    from stylegan.cli_network import load_network
     from stylegan.latents import LATENT_SUFFIXES
 
-    from .latent import check_split
     from .video import swap_frames
 
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
@@ -253,15 +240,7 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     if not frames:
         raise click.ClickException(f"--attribute-frames {folder} holds no frames (images {', '.join(IMAGE_SUFFIXES)} "
                                    f"or latents {', '.join(LATENT_SUFFIXES)})")
-    G = load_network(network)
-    if split is not None:
-        try:
-            check_split(split, G.num_ws)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--split") from None
-    for p in (identity, *frames):
-        if p.suffix.lower() in LATENT_SUFFIXES:
-            read_latents(p, G, network)  # the message names --network
+    G = _network_checked(network, split, [identity, *frames])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -286,3 +265,23 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     click.echo(f"{outdir}: {len(results)} swapped frames swapped_0000.png .. swapped_{len(results) - 1:04d}.png "
                f"({results[0].method}, split {results[0].split}, smooth {smooth:g})")
     click.echo(f"{latent_path}: swapped latents [{len(results)}, {G.num_ws}, {G.w_dim}]")
+
+
+def _network_checked(network: str, split: int | None, inputs: list[Path]):
+    """Load --network, check --split against it and every latent-file input (one-line errors naming the option)."""
+    from edits.cli_io import read_latents
+    from stylegan.cli_network import load_network
+    from stylegan.latents import LATENT_SUFFIXES
+
+    from .latent import check_split
+
+    G = load_network(network)
+    if split is not None:
+        try:
+            check_split(split, G.num_ws)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--split") from None
+    for p in inputs:
+        if p.suffix.lower() in LATENT_SUFFIXES:
+            read_latents(p, G, network)  # the message names --network
+    return G
