@@ -62,14 +62,16 @@ def cpu_model() -> str:
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
     """The shipped SeFa/GANSpace component that moves `attribute` most at ±2σ, calibrated to its unit."""
-    from edits.calibration import attribute_change, roomy_ws
+    from edits.calibration import attribute_change, read_attribute, roomy_ws
 
     best, best_move = None, 0.0
     ws = roomy_ws(G, oracle, attribute, 32, seed=3_000_000)
+    before = read_attribute(G, oracle, attribute, ws)
     for name, e in catalogue.items():
         if e.method not in ("sefa", "ganspace"):
             continue
-        up, down = (float(attribute_change(G, oracle, attribute, ws, e.apply(ws, s)).mean()) for s in (2.0, -2.0))
+        up, down = (float(attribute_change(G, oracle, attribute, ws, e.apply(ws, s),
+                                                    before=before).mean()) for s in (2.0, -2.0))
         move = abs(up - down)
         if move > best_move:
             best, best_move = e, move

@@ -133,7 +133,7 @@ def roomy_ws(G: Any, oracle: Any, attribute: str, num: int, seed: int = 1_000_00
     while sum(len(k) for k in kept) < num:
         ws = held_out_ws(G, batch, start)
         start += batch
-        score = attr.score(oracle.predict(G.synthesis(ws, noise_mode="const"), mirror_identity=False))
+        score = read_attribute(G, oracle, attribute, ws, batch)
         kept.append(ws[(score - mid).abs() <= half])
         if start - seed > 100 * max(num, batch):
             raise ValueError(f"too few samples of this generator read {attribute} inside "
@@ -141,23 +141,34 @@ def roomy_ws(G: Any, oracle: Any, attribute: str, num: int, seed: int = 1_000_00
     return torch.cat(kept)[:num]
 
 
-def attribute_change(G: Any, oracle: Any, attribute: str, ws: torch.Tensor,
-                     edited: torch.Tensor | dict[str, torch.Tensor], batch: int = 32) -> torch.Tensor:
-    """Oracle reading of `attribute` on `G(edited)` minus on `G(ws)`: `[N]` in the attribute's unit.
+def read_attribute(G: Any, oracle: Any, attribute: str, source: torch.Tensor | dict[str, torch.Tensor],
+                   batch: int = 32) -> torch.Tensor:
+    """Oracle reading of `attribute` on `G`'s images of `source`: `[N]` in the attribute's unit.
 
-    `edited` is ws `[N, num_ws, w_dim]` or an S-space styles dict (`G.synthesis.ws_to_styles`, StyleSpace)."""
+    `source` is ws `[N, num_ws, w_dim]` or an S-space styles dict (`G.synthesis.ws_to_styles`, StyleSpace)."""
     attr = get(attribute)
+    n = len(next(iter(source.values()))) if isinstance(source, dict) else len(source)
     out = []
     with torch.no_grad():
-        for i in range(0, len(ws), batch):
-            a = attr.score(oracle.predict(G.synthesis(ws[i:i + batch], noise_mode="const"), mirror_identity=False))
-            if isinstance(edited, dict):
-                img = G.synthesis(styles={k: v[i:i + batch] for k, v in edited.items()}, noise_mode="const")
+        for i in range(0, n, batch):
+            if isinstance(source, dict):
+                img = G.synthesis(styles={k: v[i:i + batch] for k, v in source.items()}, noise_mode="const")
             else:
-                img = G.synthesis(edited[i:i + batch], noise_mode="const")
-            b = attr.score(oracle.predict(img, mirror_identity=False))
-            out.append(b - a)
+                img = G.synthesis(source[i:i + batch], noise_mode="const")
+            out.append(attr.score(oracle.predict(img, mirror_identity=False)))
     return torch.cat(out)
+
+
+def attribute_change(G: Any, oracle: Any, attribute: str, ws: torch.Tensor,
+                     edited: torch.Tensor | dict[str, torch.Tensor], batch: int = 32,
+                     before: torch.Tensor | None = None) -> torch.Tensor:
+    """Oracle reading of `attribute` on `G(edited)` minus on `G(ws)`: `[N]` in the attribute's unit.
+
+    `edited` is ws `[N, num_ws, w_dim]` or an S-space styles dict (StyleSpace); `before` is the reading of
+    `ws` when already known (`read_attribute`), so a sweep over strengths renders the originals once."""
+    if before is None:
+        before = read_attribute(G, oracle, attribute, ws, batch)
+    return read_attribute(G, oracle, attribute, edited, batch) - before
 
 
 def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], attribute: str,
@@ -183,6 +194,7 @@ def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     ws = roomy_ws(G, oracle, attribute, num, seed) if ws is None else ws
     grid = sorted({float(r) for r in raw_grid} | {0.0})
     achieved, spread = [], []
+    before = read_attribute(G, oracle, attribute, ws)  # once for every strength
     for r in tqdm(grid, desc=f"calibrate {attribute}", unit="strength", disable=not progress):
         if r == 0:
             achieved.append(0.0)
@@ -190,7 +202,7 @@ def measure(G: Any, apply_raw: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             continue
         with torch.no_grad():
             edited = apply_raw(ws, torch.full((len(ws),), r, dtype=ws.dtype, device=ws.device))
-        d = attribute_change(G, oracle, attribute, ws, edited)
+        d = attribute_change(G, oracle, attribute, ws, edited, before=before)
         achieved.append(float(d.mean()))
         spread.append(float(d.std()))
     info = {"samples": len(ws), "seed": seed, "std": spread}
@@ -231,4 +243,4 @@ def recalibrate(G: Any, edit: Any, raw_grid: Sequence[float] | None = None, *, o
         edit.calibration = saved
 
 
-__all__ = ["Calibration", "measure", "recalibrate", "held_out_ws", "roomy_ws", "attribute_change"]
+__all__ = ["Calibration", "measure", "recalibrate", "held_out_ws", "roomy_ws", "read_attribute", "attribute_change"]

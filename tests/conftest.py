@@ -61,3 +61,9 @@ def run_two_ranks(train, outdir) -> list[torch.Tensor]:
         port = s.getsockname()[1]
     mp.spawn(_rank_main, args=(port, str(outdir), train), nprocs=2, join=True)
     return [torch.load(Path(outdir) / f"rank{r}.pt") for r in range(2)]
+
+
+def mapped_ws(G, seed: int, n: int = 1) -> torch.Tensor:
+    """`[n, num_ws, w_dim]` mapped latents (ψ = 0.7) of `G` from a seeded torch generator."""
+    with torch.no_grad():
+        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), truncation_psi=0.7)

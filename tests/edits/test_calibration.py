@@ -150,3 +150,17 @@ def test_recalibrate_measures_the_raw_edit_again_and_leaves_the_edit_alone(tiny_
     assert e.calibration is first
     assert again.measured_raw == first.measured_raw
     np.testing.assert_allclose(again.measured_achieved, first.measured_achieved, rtol=1e-5, atol=1e-6)
+
+
+def test_attribute_change_with_a_known_before_reading_equals_reading_both(tiny_G):
+    from edits.calibration import attribute_change, read_attribute
+
+    oracle, e = PlantedOracle(), _brightness_edit(tiny_G)
+    ws = roomy_ws(tiny_G, oracle, "yaw", 8)
+    edited = e.apply(ws, 1.5)
+    with torch.no_grad():
+        direct = oracle.predict(tiny_G.synthesis(edited, noise_mode="const"))["yaw"] - \
+            oracle.predict(tiny_G.synthesis(ws, noise_mode="const"))["yaw"]
+    before = read_attribute(tiny_G, oracle, "yaw", ws)
+    torch.testing.assert_close(attribute_change(tiny_G, oracle, "yaw", ws, edited), direct)
+    torch.testing.assert_close(attribute_change(tiny_G, oracle, "yaw", ws, edited, before=before), direct)

@@ -14,15 +14,11 @@ from skimage import data
 import inversion
 import stylegan
 from conftest import make_tiny_G
+from conftest import mapped_ws as _ws
 from demos.cli import main
 from edits.swap import SwapUntrainedError, check_split, lcr
 from edits.swap import evaluate as ev
 from sgtcore.errors import ArchitectureMismatchError
-
-
-def _ws(G, seed: int, n: int = 1) -> torch.Tensor:
-    with torch.no_grad():
-        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), truncation_psi=0.7)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,10 @@ from click.testing import CliRunner
 
 import stylegan
 from conftest import make_tiny_G
+from conftest import mapped_ws as _ws
 from demos.cli import main
 from edits.swap import lcr, swap
 from edits.swap.video import DEFAULT_SMOOTH, ema, flicker, frame_change, stack, swap_frames
-
-
-def _ws(G, seed: int, n: int = 1) -> torch.Tensor:
-    with torch.no_grad():
-        return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), truncation_psi=0.7)
 
 
 @pytest.fixture(scope="module")
