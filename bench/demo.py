@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,20 +40,11 @@ import click  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sgtcore.machine import cpu_description  # noqa: E402
+
 ROOT = _HERE.parent
 EDIT = "sefa:0"  # the slider moved; every network we ship has it
 TARGET_P50_MS, TARGET_P90_4_MS = 150.0, 300.0
-
-
-def cpu_description() -> str:
-    """`lscpu`'s model name and the cores this process may use."""
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model or platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores usable"
 
 
 def pct(values: list[float]) -> tuple[float, float]:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,10 +34,11 @@ import torch
 
 import edits
 import stylegan
-from edits.attributes import ATTRIBUTES, get
+from edits.attributes import get
 from edits.base import LinearEdit
 from edits.calibration import measure
-from edits.evaluate import evaluate_edit, read
+from edits.evaluate import evaluate_edit
+from sgtcore.machine import cpu_description
 
 STRENGTHS = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10, 20], "roll": [-10, 10],
                      "light_direction": [-40, -20, 20, 40]},
@@ -49,15 +48,6 @@ STRENGTHS = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10,
 def strengths_for(attribute: str) -> list[float]:
     a = get(attribute)
     return [float(s) for s in (STRENGTHS["deg"][attribute] if a.unit == "deg" else STRENGTHS["0-1"])]
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or "unknown"
-    return f"{name}, {torch.get_num_threads()} torch thread(s)"
 
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
@@ -276,7 +266,7 @@ def main() -> None:
     G = stylegan.load(args.network)
     oracle = oracle_mod.load()
     catalogue = edits.available(G)
-    print(f"CPU: {cpu_model()}; edits: {', '.join(catalogue)}")
+    print(f"CPU: {cpu_description()}; edits: {', '.join(catalogue)}")
     methods_by_attr = {}
     for attribute in args.attributes.split(","):
         m = {}
@@ -287,7 +277,7 @@ def main() -> None:
         if comp is not None:
             m["component"] = comp
         methods_by_attr[attribute] = m
-    report = {"cpu": cpu_model(), "network": args.network, "num": args.num,
+    report = {"cpu": cpu_description(), "network": args.network, "num": args.num,
               "components": {a: m["component"].name for a, m in methods_by_attr.items() if "component" in m}}
     for pop in {"both": ["all", "central"], "none": []}.get(args.population, [args.population]):
         print(f"-- raw samples, population {pop}")

@@ -24,12 +24,12 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE.parent)]
 
-import numpy as np
 import torch
 
 import stylegan
 from inversion.losses import LPIPSLoss, find_vgg_weights, make_loss, psnr, ssim
 from inversion.projection import project, resolve_settings, w_stats
+from sgtcore.machine import cpu_description
 
 
 def load_targets(G: torch.nn.Module, source: str, n: int, seed: int = 10_000) -> list[torch.Tensor]:
@@ -119,26 +119,13 @@ def main() -> None:
                                 key=lambda r: r["target"])
     summary = summarize(rows)
     settings = {name: str(resolve_settings(G, **kw)[0]) for name, kw in todo.items()}
-    result = {"network": args.network, "cpu": cpu_model(), "threads": args.threads, "settings": settings,
+    result = {"network": args.network, "cpu": cpu_description(), "threads": args.threads, "settings": settings,
               "source": args.source, "targets": max(len(v) for v in rows.values()), "loss": loss.name,
               "lpips_metric": lpips_metric is not None, "args": {k: v for k, v in vars(args).items()},
               "summary": summary, "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result))
     print(table(result))
-
-
-def cpu_model() -> str:
-    """The CPU's model name (absolute times differ 2-3x between machines)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def summarize(rows: dict[str, list[dict]]) -> dict[str, dict]:

@@ -12,7 +12,6 @@ import tempfile
 import time
 
 import click
-import numpy as np
 
 
 def rss_mb() -> float:

@@ -12,7 +12,7 @@ images before and after, the photo with the edited face pasted back (None withou
 and a line naming the edits.
 
 `/swap(network, identity, attribute, method, paste)`: two image or latent `.npz` files (`handle_file`),
-method "lcr" ("ftm" and "blend" answer that they are not trained yet) and whether to paste back; returns
+method "lcr", "ftm" or "blend" (trained; a network without trained swap weights says so) and whether to paste back; returns
 both sides as aligned, the swap, the swap pasted into the attribute photo (None for a latent or an
 already aligned attribute) and a line saying which layers came from which side.
 """
@@ -224,7 +224,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                                     label="Examples (identity, attribute)")
                     swap_method = gr.Radio(list(swap_lib.METHODS), value="lcr", label="Method",
                                            info="lcr: layer-wise code replacement, needs no training; "
-                                                "ftm, blend: trained networks (not trained yet)",
+                                                "ftm: trained code mixing; blend: also keeps the attribute's background",
                                            elem_id="swap-method")
                     swap_paste = gr.Checkbox(True, label="Paste the result back into the attribute photo")
                     swap_btn = gr.Button("Swap", variant="primary", elem_id="swap-btn")

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train-delta": "edits.delta.cli:train_delta",
     "edit": "edits.edit_cli:edit",
     "swap": "edits.swap.cli:swap",
+    "train-swap": "edits.swap.train_cli:train_swap",
     "eval-swap": "edits.swap.cli:eval_swap",
     "demo": "demos.serve:demo",
 }

@@ -1,7 +1,8 @@
 """The Swap tab as a plain function: two inputs (photos or latent files) in, uint8 images and a line out,
 one `edits.swap` call in between. Kept apart from `handlers.py`, which holds the other tabs.
 
-Errors are the library's own: `edits.swap.SwapUntrainedError` (ftm/blend: not trained yet),
+Errors are the library's own: `edits.swap.SwapUntrainedError` (ftm/blend without trained networks for the
+chosen generator),
 `inversion.ImageReadError` / `NoFaceError` (the message starts with "identity:" or "attribute:"),
 `stylegan.LatentFileError` (a latent file that is unreadable or made for another generator).
 """
@@ -51,8 +52,9 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
         identity, attribute: an image file (aligned and inverted with the library's defaults; an image
             already R x R for an R px network is taken as aligned) or a latent `.npz` from the Generate or
             Invert tab (`stylegan.save_ws`; used as it is, with its noise maps).
-        method: 'lcr' (layer-wise code replacement, needs no weights); 'ftm' and 'blend' raise
-            `SwapUntrainedError` until they are trained.
+        method: 'lcr' (layer-wise code replacement, needs no weights), 'ftm' (trained code mixing) or
+            'blend' (trained feature blending); the trained ones raise `SwapUntrainedError` for a network
+            without trained swap weights.
         paste: also paste the result back into the attribute photo (when it was a photo that was aligned).
         steps: projection steps for photo inputs (None: `inversion.project`'s default); for tests.
 
@@ -67,23 +69,30 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
     """
     from edits import swap as swap_lib
 
-    swap_lib.check_method(method)  # before any file is read: ftm/blend fail at once
+    swap_lib.check_method(method)
     for role, source in (("identity", identity), ("attribute", attribute)):
         if not source:
             raise ValueError(f"no {role}: upload a photo or a latent (.npz), or pick an example")
     net = model.get(network)
     G = net.G
+    swap_lib.check_method(method, G)  # before any photo is inverted: untrained ftm/blend fail at once
     r = swap_lib(str(identity), str(attribute), method, G, steps=steps, D=net.D, encoder=net.encoder,
                  loss=net.loss, progress=True)  # tqdm bars: gr.Progress(track_tqdm=True) shows them
     result = to_uint8(r.image)[0]
     pasted = r.paste() if paste and r.attribute.face is not None else None
     split = r.split
-    if 0 < split < G.num_ws:
-        layers = (f"style rows 0–{split - 1} ({_px(G.num_ws, 0, split)}: pose, head shape) from the attribute, "
-                  f"rows {split}–{G.num_ws - 1} ({_px(G.num_ws, split, G.num_ws)}) from the identity")
+    if method != "lcr":
+        notes = ["FTM swap: trained transfer cells mix the two codes row by row; rendered with the attribute's "
+                 "noise maps." if method == "ftm" else
+                 "BLEND swap: the trained code mix rendered, and the attribute image's features blended in "
+                 "outside the learned face mask (background, hair, lighting of the scene kept)."]
     else:
-        layers = "all style rows from the " + ("identity" if split == 0 else "attribute")
-    notes = [f"{method.upper()} swap: {layers}; rendered with the attribute's noise maps."]
+        if 0 < split < G.num_ws:
+            layers = (f"style rows 0–{split - 1} ({_px(G.num_ws, 0, split)}: pose, head shape) from the attribute, "
+                      f"rows {split}–{G.num_ws - 1} ({_px(G.num_ws, split, G.num_ws)}) from the identity")
+        else:
+            layers = "all style rows from the " + ("identity" if split == 0 else "attribute")
+        notes = [f"LCR swap: {layers}; rendered with the attribute's noise maps."]
     if paste and pasted is None:
         notes.append("Nothing to paste back into: the attribute is a latent or an image already at the "
                      f"network's size ({G.img_resolution} px).")

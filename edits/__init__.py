@@ -24,6 +24,10 @@ modelio.register_class("LinearEdit", "edit", "edits.base:LinearEdit",
                        remake="make one for it with `sgt directions --network ...`")
 modelio.register_class("DeltaEdit", "edit", "edits.delta.edit:DeltaEdit",
                        remake="train one for it with `sgt train-delta --network ...`")
+modelio.register_class("TransferNet", "swap", "edits.swap.ftm:TransferNet", fp32=("w_avg", "w_scale"),
+                       remake="train one for it with `sgt train-swap --method ftm --network ...`")
+modelio.register_class("BlendNet", "swap", "edits.swap.blend:BlendNet",
+                       remake="train one for it with `sgt train-swap --method blend --network ...`")
 modelio.register_class("StyleEdit", "edit", "edits.stylespace:StyleEdit",
                        remake="make one for it with `sgt directions --method stylespace --network ...`")
 

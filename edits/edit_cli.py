@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any

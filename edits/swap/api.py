@@ -28,16 +28,99 @@ class SwapUntrainedError(ValueError):
     """A swap method whose trained weights do not exist for this generator."""
 
 
-def check_method(method: str) -> str:
-    """`method` if it can run; ValueError for an unknown one, `SwapUntrainedError` for ftm/blend (no weights yet)."""
+#: The trained network class behind each trained method (kind "swap" in the registry).
+NETWORK_CLASSES = {"ftm": "TransferNet", "blend": "BlendNet"}
+
+
+def find_network(G: Any, method: str) -> torch.nn.Module | None:
+    """The registered `method` network made for G (user-registered ones first), on G's device; None if none."""
+    from sgtcore import modelio, registry
+    from stylegan import fingerprint
+
+    want = NETWORK_CLASSES[method]
+    for entry in registry.entries("swap", generator=fingerprint(G)):
+        if modelio.read_config(entry.path).get("class_name") == want:
+            return modelio.load(entry.path, expect=want, generator=G, device=G.w_avg.device)
+    return None
+
+
+def check_method(method: str, G: Any = None) -> str:
+    """`method` if it can run: ValueError for an unknown one; with `G`, `SwapUntrainedError` when ftm/blend
+    has no trained network for that generator (blend trained on FTM codes needs the FTM network too)."""
     if method not in METHODS:
         raise ValueError(f"unknown swap method {method!r}; choose one of {', '.join(METHODS)}")
-    if method != "lcr":
-        raise SwapUntrainedError(
-            f"swap method {method!r} is not trained for this generator: it needs trained {method} networks, which "
-            f"will be trained with `sgt train-swap --method {method} --network ...` (not yet available); "
-            "method 'lcr' needs no weights and works now")
+    if G is not None and method != "lcr":
+        net = find_network(G, method)
+        if net is None:
+            raise SwapUntrainedError(
+                f"swap method {method!r} is not trained for this generator: train its network with `sgt train-swap "
+                f"--method {method} --network ...` (it is registered for that generator when done); "
+                "method 'lcr' needs no weights and works now")
+        if method == "blend" and net.config.base == "ftm":
+            check_method("ftm", G)
     return method
+
+
+class Swapper:
+    """One swap method for one generator: `mix` codes, and render swaps (the one place `swap`, video mode and
+    the protocol make a swap image).
+
+    Args:
+        G: the generator.
+        method: 'lcr', 'ftm' or 'blend' (trained networks are looked up in the registry).
+        split: LCR's split (lcr, and blend trained on LCR codes); default `latent.default_split`. Refused
+            (ValueError) for methods that mix with FTM.
+    """
+
+    def __init__(self, G: Any, method: str = "lcr", split: int | None = None):
+        from .latent import check_split, default_split
+
+        check_method(method, G)
+        self.G, self.method = G, method
+        self.blend = find_network(G, "blend") if method == "blend" else None
+        use_ftm = method == "ftm" or (self.blend is not None and self.blend.config.base == "ftm")
+        self.ftm = find_network(G, "ftm") if use_ftm else None
+        if self.ftm is not None and split is not None:
+            raise ValueError(f"split applies to LCR codes; method {method!r} mixes the codes with its trained FTM "
+                             "network (leave split unset)")
+        #: LCR's split, or None when the trained FTM network mixes the codes
+        self.split = None if self.ftm is not None else \
+            default_split(G.num_ws) if split is None else check_split(split, G.num_ws)
+
+    def mix(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor) -> torch.Tensor:
+        """The swapped code `[N, num_ws, w_dim]` (LCR or FTM; blend mixes with the one it was trained on)."""
+        if self.ftm is None:
+            return lcr(identity_ws, attribute_ws, self.split)
+        lcr(identity_ws, attribute_ws, self.split)  # the same shape and finiteness checks
+        return self.ftm(identity_ws, attribute_ws)
+
+    @torch.no_grad()
+    def __call__(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor, noise: dict | None = None,
+                 attribute_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Render swaps.
+
+        Args:
+            identity_ws, attribute_ws: `[N | 1, num_ws, w_dim]`.
+            noise: the attribute's noise maps (`G.synthesis`'s `noise`), or None for G's constant noise.
+            attribute_image: blend: the aligned attribute image `[N | 1, 3, R, R]` in [-1, 1]; None renders
+                the attribute code instead (its reconstruction is then what is blended).
+
+        Returns:
+            `(image [N, 3, R, R], ws [N, num_ws, w_dim], mask [N, 1, R, R] or None)`; mask: blend's learned
+            face region.
+        """
+        ws = self.mix(identity_ws, attribute_ws)
+        if self.blend is None:
+            return self.G.synthesis(ws, noise=noise or None), ws, None
+        if attribute_image is None:
+            attribute_image = self.G.synthesis(attribute_ws, noise=noise or None)
+        res = self.G.img_resolution
+        if tuple(attribute_image.shape[1:]) != (3, res, res):
+            raise ValueError(f"attribute_image must be [N, 3, {res}, {res}] for this generator, got "
+                             f"{list(attribute_image.shape)}")
+        image, mask = self.blend(self.G, ws, attribute_image.expand(len(ws), -1, -1, -1).to(ws.device),
+                                 noise or None)
+        return image, ws, mask
 
 
 @dataclass
@@ -51,6 +134,7 @@ class Prepared:
         photo: the original photo (path or uint8 array) when one was aligned, else None.
         image: uint8 `[R, R, 3]` aligned image that was inverted, None for latents.
         landmarks: `[68, 2]` landmarks in the aligned frame, when known.
+        name: the source's path, when it was one.
     """
 
     ws: torch.Tensor
@@ -59,6 +143,7 @@ class Prepared:
     photo: Any = None
     image: np.ndarray | None = None
     landmarks: np.ndarray | None = None
+    name: str | None = None
 
 
 def _is_ws(x: Any, G: Any) -> bool:
@@ -71,7 +156,7 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
 
     Args:
         source: image path / PIL / uint8 `[H, W, 3]` / tensor `[1, 3, R, R]` in [-1, 1] (aligned), an `.npz`
-            latent file (`stylegan.save_ws`), or ws `[1, num_ws, w_dim]`.
+            latent file (`stylegan.save_ws`), ws `[1, num_ws, w_dim]`, or a `Prepared` (returned as is).
         G: the generator.
         role: 'identity' or 'attribute', for messages.
         steps: projection steps (None: `inversion.project`'s default).
@@ -90,6 +175,8 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
     from sgtcore.errors import ArchitectureMismatchError
 
     res = G.img_resolution
+    if isinstance(source, Prepared):
+        return source
     if _is_ws(source, G):
         try:
             check_ws(source, G.num_ws, G.w_dim, f"{role} ws")
@@ -102,7 +189,8 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
         if made_for is not None and made_for != fp:
             raise ArchitectureMismatchError(f"{role}: {source} was made for generator {made_for}, not for the one "
                                             f"given ({fp}); re-project the photo into this generator")
-        return Prepared(_one(latents.ws, role), {k: v[0] if v.ndim > 2 else v for k, v in (latents.noise or {}).items()})
+        return Prepared(_one(latents.ws, role), {k: v[0] if v.ndim > 2 else v for k, v in (latents.noise or {}).items()},
+                        name=str(source))
     face = photo = lm = None
     try:
         if isinstance(source, torch.Tensor):
@@ -123,7 +211,8 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
         from stylegan.images import to_uint8
 
         image = to_uint8(target)[0]
-    return Prepared(result.ws.detach(), {k: v.detach() for k, v in result.noise.items()}, face, photo, image, lm)
+    name = str(source) if isinstance(source, (str, os.PathLike)) else None
+    return Prepared(result.ws.detach(), {k: v.detach() for k, v in result.noise.items()}, face, photo, image, lm, name)
 
 
 def _one(ws: torch.Tensor, role: str) -> torch.Tensor:
@@ -150,10 +239,11 @@ class SwapResult:
     Attributes:
         image: `[1, 3, R, R]` in [-1, 1].
         ws: `[1, num_ws, w_dim]` the swapped code.
-        mask: `[1, 1, R, R]` soft face mask of the attribute (`inversion.face_mask` from its 68 landmarks),
-            None when its landmarks are unknown (a latent, or an aligned image dlib finds no face in).
+        mask: `[1, 1, R, R]` soft face mask: blend's learned face region, else the attribute's landmark mask
+            (`inversion.face_mask` from its 68 landmarks), None when those are unknown (a latent, or an
+            aligned image dlib finds no face in).
         identity, attribute: the two `Prepared` sides.
-        method, split: how it was made.
+        method, split: how it was made (split: LCR's, None when FTM mixed the codes).
     """
 
     image: torch.Tensor
@@ -186,8 +276,9 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
 
     Args:
         identity, attribute: image path / PIL / uint8 `[H, W, 3]` / tensor `[1, 3, R, R]` in [-1, 1] (aligned),
-            `.npz` latent file, or ws `[1, num_ws, w_dim]`.
-        method: 'lcr' (layer-wise code replacement; no weights); 'ftm' and 'blend' are not trained yet.
+            `.npz` latent file, ws `[1, num_ws, w_dim]`, or a `Prepared` (`prepare` once, swap many times).
+        method: 'lcr' (layer-wise code replacement; no weights), 'ftm' (trained code mixing) or 'blend'
+            (trained feature blending: keeps the attribute image's background and hair outside the face).
         G: a `stylegan.Generator` or a registered name.
         split: LCR: rows `< split` from the attribute (default `edits.swap.latent.default_split`).
         steps, detector, upsample, **project_kw: photo inputs: see `prepare`.
@@ -197,30 +288,32 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
 
     Raises:
         ValueError: unknown method, split out of range, a bad input (the message names identity or attribute);
-        SwapUntrainedError: ftm/blend; ArchitectureMismatchError: a latent file of another generator.
+        SwapUntrainedError: ftm/blend without a trained network for G; ArchitectureMismatchError: a latent file of another generator.
     """
     import stylegan
 
     check_method(method)
     G = stylegan.load(G) if isinstance(G, str) else G
-    if split is not None:
-        from .latent import check_split
-
-        split = check_split(split, G.num_ws)
+    swapper = Swapper(G, method, split)  # before any photo is inverted: untrained methods fail at once
     ident = prepare(identity, G, "identity", steps=steps, detector=detector, upsample=upsample, **project_kw)
     att = prepare(attribute, G, "attribute", steps=steps, detector=detector, upsample=upsample, landmarks=True,
                   **project_kw)
-    with torch.no_grad():
-        ws = lcr(ident.ws, att.ws, split)
-        image = G.synthesis(ws, noise=att.noise or None)
-    mask = None
-    if att.landmarks is not None:
+    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att))
+    if mask is None and att.landmarks is not None:
         from inversion.paste import face_mask
 
         mask = torch.from_numpy(face_mask(att.landmarks, G.img_resolution))[None, None].to(image.device)
-    from .latent import default_split
-
-    return SwapResult(image, ws, mask, ident, att, method, default_split(G.num_ws) if split is None else split)
+    return SwapResult(image, ws, mask, ident, att, method, swapper.split)
 
 
-__all__ = ["METHODS", "SwapResult", "SwapUntrainedError", "Prepared", "check_method", "prepare", "swap"]
+def attribute_tensor(att: Prepared) -> torch.Tensor | None:
+    """The aligned image that was inverted, `[1, 3, R, R]` in [-1, 1]; None for a latent."""
+    if att.image is None:
+        return None
+    from stylegan.images import from_uint8
+
+    return from_uint8(np.ascontiguousarray(att.image)).to(att.ws.device)
+
+
+__all__ = ["METHODS", "NETWORK_CLASSES", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "attribute_tensor",
+           "check_method", "find_network", "prepare", "swap"]

@@ -37,11 +37,14 @@ def _splits(spec: str, num_ws: int) -> list[int]:
               help="Real-photo protocol: a folder of attribute photos; every pair is swapped and read by dlib.")
 @click.option("--cache", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="An .npz of renders and inverted codes, reused when it fits (re-runs skip inversion).")
+@click.option("--swap-net", "swap_nets", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A trained ftm/blend network folder (`sgt train-swap --out`) to use with --network (repeatable); "
+                   "the shipped ones for synthheads are found without it.")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: tuple[str, ...], splits: str,
               invert_steps: int | None, real_identities: Path | None, real_attributes: Path | None,
-              cache: Path | None, out_json: Path | None) -> None:
+              cache: Path | None, swap_nets: tuple[Path, ...], out_json: Path | None) -> None:
     """Measure swap methods on held-out synthetic heads with exact truth (ID retrieval, pose and
     expression error, PSNR/SSIM against the true swap render, time per swap) next to the ceiling.
 
@@ -63,6 +66,9 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
         except ValueError as exc:
             raise click.ClickException(" ".join(str(exc).split())) from None
     G = load_network(network)
+    _register_nets(swap_nets, G)
+    for m in methods:
+        _check_trained(m, G)
     if (real_identities is None) != (real_attributes is None):
         raise click.UsageError("the real-photo protocol needs both --real-identities and --real-attributes")
     if real_identities is not None:
@@ -72,8 +78,12 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
     ceil = ev.ceiling(G, data, oracle)
     rows = ev.sweep_lcr(G, data, split_list, oracle) if "lcr" in methods else []
+    from .api import Swapper
+
+    trained = [{"method": m, **ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m)}
+               for m in methods if m != "lcr"]
     result = {"network": str(network), "protocol": data.meta, "ceiling": ceil,
-              "lcr": rows, "default_split": default_split(G.num_ws)}
+              "lcr": rows, "default_split": default_split(G.num_ws), "trained": trained}
     if len(rows) > 1:
         result["chosen_split"] = ev.choose_split(rows)
     click.echo(f"{n_ids} identities x {n_att} attribute heads at {G.img_resolution} px, inversion "
@@ -87,6 +97,10 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     for r in rows:
         click.echo(f"lcr     {r['split']:>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  {r['expression_error']:>8.3f}"
                    f"  {r['success']:>14.3f}  {r['psnr']:>9.2f}  {r['ssim']:.3f}  {r['ms_per_swap']:>7.1f}")
+    for r in trained:
+        click.echo(f"{r['method']:<6}  {'-':>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  "
+                   f"{r['expression_error']:>8.3f}  {r['success']:>14.3f}  {r['psnr']:>9.2f}  {r['ssim']:.3f}  "
+                   f"{r['ms_per_swap']:>7.1f}")
     if "chosen_split" in result:
         click.echo(f"split chosen by edits.swap.evaluate.choose_split: {result['chosen_split']} "
                    f"(library default now: {result['default_split']})")
@@ -101,11 +115,19 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
     """`sgt eval-swap --real-identities --real-attributes`: `edits.swap.real_eval.swap_folders` per method."""
     from sgtcore.errors import CheckpointError
 
+    from tqdm.auto import tqdm
+
     from . import real_eval
+    from .api import Swapper, prepare
 
     split_list = [None] if splits == "default" else _splits(splits, G.num_ws)  # type: ignore[attr-defined]
     try:
         ids, atts = real_eval.list_photos(id_dir), real_eval.list_photos(att_dir)
+        for m in methods:
+            Swapper(G, m)  # an untrained method fails before any photo is inverted
+        # every photo aligned and inverted once for all methods and splits
+        ids = [prepare(p, G, "identity", steps=steps) for p in tqdm(ids, desc="invert identities")]
+        atts = [prepare(p, G, "attribute", steps=steps, landmarks=True) for p in tqdm(atts, desc="invert attributes")]
         rows = [real_eval.swap_folders(G, ids, atts, m, s, steps) for m in methods for s in split_list]
     except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
@@ -135,8 +157,9 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
 @click.option("--smooth", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Video mode: EMA weight of the past on the frames' codes; 0: off  [default: the library's, "
                    "edits.swap.video.DEFAULT_SMOOTH]")
-@click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm, blend (trained; "
-                                              "not yet available).")
+@click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm (trained code "
+                                              "mixing); blend (trained feature blending: keeps the attribute's "
+                                              "background and hair).")
 @click.option("--split", default=None, type=int,
               help="LCR: ws rows < split come from the attribute [default: edits.swap.latent.DEFAULT_SPLIT].")
 @click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
@@ -147,9 +170,12 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="Photo input: projection steps [default: the library's preset, as `sgt project`].")
 @click.option("--detector", default="hog", type=click.Choice(["hog", "cnn"]), help="Photo input: dlib face detector.")
 @click.option("--upsample", default=1, type=click.IntRange(min=0), help="Photo input: dlib upsampling count.")
+@click.option("--swap-net", "swap_nets", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A trained ftm/blend network folder (`sgt train-swap --out`) to use with --network (repeatable); "
+                   "the shipped ones for synthheads are found without it.")
 def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, smooth: float, method: str,
          split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
-         upsample: int) -> None:
+         upsample: int, swap_nets: tuple[Path, ...] = ()) -> None:
     """Put the identity of IDENTITY onto the pose, expression and lighting of ATTRIBUTE.
 
     Every check runs before anything is written; the outputs then appear together.
@@ -182,11 +208,11 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         if paste:
             raise click.UsageError("--paste works with a single --attribute photo, not with --attribute-frames")
         return _swap_frames(identity, attribute_frames, smooth, method, split, network, outdir, steps, detector,
-                            upsample)
+                            upsample, swap_nets)
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
     if paste and is_latent[attribute]:
         raise click.UsageError(f"--paste needs a photo to paste into; the attribute {attribute} is a latent file")
-    G = _network_checked(network, split, [identity, attribute])
+    G = _network_checked(network, split, [identity, attribute], method, swap_nets)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -210,11 +236,11 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         if pasted is not None:
             written.append((write_png(stack, outdir / "pasted.png", pasted), "swap pasted into the attribute photo"))
     for path, what in written:
-        click.echo(f"{path}: {what} ({r.method}, split {r.split})")
+        click.echo(f"{path}: {what} ({r.method}{'' if r.split is None else f', split {r.split}'})")
 
 
 def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str, split: int | None, network: str,
-                 outdir: Path, steps: int | None, detector: str, upsample: int) -> None:
+                 outdir: Path, steps: int | None, detector: str, upsample: int, swap_nets: tuple[Path, ...]) -> None:
     """`sgt swap --attribute-frames`: every check and every frame's swap before anything is written."""
     from .video import DEFAULT_SMOOTH
 
@@ -240,7 +266,7 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     if not frames:
         raise click.ClickException(f"--attribute-frames {folder} holds no frames (images {', '.join(IMAGE_SUFFIXES)} "
                                    f"or latents {', '.join(LATENT_SUFFIXES)})")
-    G = _network_checked(network, split, [identity, *frames])
+    G = _network_checked(network, split, [identity, *frames], method, swap_nets)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -263,12 +289,43 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
         stylegan.save_ws(stack.enter_context(atomic_file(latent_path)), torch.cat([r.ws for r in results]),
                          noise=noise, metadata=meta)
     click.echo(f"{outdir}: {len(results)} swapped frames swapped_0000.png .. swapped_{len(results) - 1:04d}.png "
-               f"({results[0].method}, split {results[0].split}, smooth {smooth:g})")
+               f"({results[0].method}{'' if results[0].split is None else f', split {results[0].split}'}, "
+               f"smooth {smooth:g})")
     click.echo(f"{latent_path}: swapped latents [{len(results)}, {G.num_ws}, {G.w_dim}]")
 
 
-def _network_checked(network: str, split: int | None, inputs: list[Path]):
-    """Load --network, check --split against it and every latent-file input (one-line errors naming the option)."""
+def _register_nets(paths: tuple[Path, ...], G: object) -> None:
+    """Register each --swap-net folder for this run (checked: one of our swap networks, made for G)."""
+    from sgtcore import modelio, registry
+    from sgtcore.errors import CheckpointError
+
+    from .api import NETWORK_CLASSES
+
+    for k, p in enumerate(paths):
+        try:
+            modelio.check_generator(modelio.read_config(p), G, p)
+            kind = modelio.read_config(p).get("class_name")
+        except (ValueError, CheckpointError, FileNotFoundError) as exc:
+            raise click.BadParameter(" ".join(str(exc).split()), param_hint="--swap-net") from None
+        if kind not in NETWORK_CLASSES.values():
+            raise click.BadParameter(f"{p} holds a {kind}, not a swap network ({', '.join(NETWORK_CLASSES.values())})",
+                                     param_hint="--swap-net")
+        registry.register("swap", f"cli-swap-net-{k}", p)
+
+
+def _check_trained(method: str, G: object) -> None:
+    from .api import check_method
+
+    try:
+        check_method(method, G)
+    except ValueError as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
+
+
+def _network_checked(network: str, split: int | None, inputs: list[Path], method: str = "lcr",
+                     swap_nets: tuple[Path, ...] = ()):
+    """Load --network, register --swap-net, check --method, --split and every latent-file input against it
+    (one-line errors naming the option)."""
     from edits.cli_io import read_latents
     from stylegan.cli_network import load_network
     from stylegan.latents import LATENT_SUFFIXES
@@ -276,6 +333,8 @@ def _network_checked(network: str, split: int | None, inputs: list[Path]):
     from .latent import check_split
 
     G = load_network(network)
+    _register_nets(swap_nets, G)
+    _check_trained(method, G)
     if split is not None:
         try:
             check_split(split, G.num_ws)

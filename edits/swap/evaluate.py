@@ -218,8 +218,9 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
     Args:
         G: the generator.
         data: from `prepare`.
-        mix: `(identity_ws [K, num_ws, w_dim], attribute_ws [K, ...]) -> ws [K, ...]`, e.g. `lambda a, b: lcr(a, b, 4)`.
-            The swap is `G.synthesis(mix(...))` with the attribute head's inverted noise maps (as `swap()` does).
+        mix: `(identity_ws [K, num_ws, w_dim], attribute_ws [K, ...]) -> ws [K, ...]`, e.g. `lambda a, b: lcr(a, b, 4)`;
+            the swap is then `G.synthesis(mix(...))` with the attribute head's inverted noise maps. Or an
+            `edits.swap.Swapper` (any method, blend included: it is given the attribute head's render).
         oracle: default `synthetic.oracle.load()`.
         timing_pairs: pairs swapped one at a time to time a single swap.
         pose_tolerance: degrees; a pair counts in `success` when it is retrieved as A_i and its pose
@@ -235,12 +236,12 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
 
         oracle = oracle_mod.load()
     n, m = data.truth.shape[:2]
+    render = _renderer(G, mix)
     gallery = _read(oracle, _t(data.id_images))["identity"]
     rows: dict[str, list] = {}
     for j in tqdm(range(m), desc=desc, unit="attribute", disable=not progress):
-        ws = mix(data.id_ws, data.att_ws[j:j + 1].expand(n, -1, -1))
-        noise = {k: v[j] for k, v in data.att_noise.items()}
-        img = G.synthesis(ws, noise=noise or None)
+        img = render(data.id_ws, data.att_ws[j:j + 1].expand(n, -1, -1),
+                     {k: v[j] for k, v in data.att_noise.items()}, _t(data.att_images[j:j + 1]))
         truth = _t(data.truth[:, j])
         a, b = _read(oracle, img), _read(oracle, truth)
         rows.setdefault("hit", []).append(
@@ -254,12 +255,21 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
     t0 = time.perf_counter()
     for p in range(k):
         i, j = p % n, p % m
-        G.synthesis(mix(data.id_ws[i:i + 1], data.att_ws[j:j + 1]),
-                    noise={kk: v[j] for kk, v in data.att_noise.items()} or None)
+        render(data.id_ws[i:i + 1], data.att_ws[j:j + 1], {kk: v[j] for kk, v in data.att_noise.items()},
+               _t(data.att_images[j:j + 1]))
     ms = 1000 * (time.perf_counter() - t0) / max(k, 1)
     return {"id_top1": float(t[0].mean()), "pose_error": float(t[1].mean()), "expression_error": float(t[2].mean()),
             "success": float(((t[0] > 0) & (t[1] <= pose_tolerance)).float().mean()),
             "psnr": float(t[3].mean()), "ssim": float(t[4].mean()), "ms_per_swap": ms, "pairs": n * m}
+
+
+def _renderer(G: Any, mix: Any) -> Callable[..., torch.Tensor]:
+    """`(id_ws, att_ws, noise, att_image) -> image` for a code mixer or a `Swapper`."""
+    from .api import Swapper
+
+    if isinstance(mix, Swapper):
+        return lambda a, b, noise, image: mix(a, b, noise, image)[0]
+    return lambda a, b, noise, image: G.synthesis(mix(a, b), noise=noise or None)
 
 
 def choose_split(rows: Sequence[dict[str, float]]) -> int:

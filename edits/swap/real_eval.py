@@ -280,7 +280,8 @@ def swap_folders(G: Any, identities: Sequence[Any], attributes: Sequence[Any], m
 
     Args:
         G: the generator.
-        identities, attributes: photo paths (or anything `swap` takes); each photo is aligned and inverted.
+        identities, attributes: photo paths (or anything `swap` takes, `Prepared` included); each photo is
+            aligned and inverted once.
         method, split, steps, detector, upsample: as `edits.swap.swap`.
 
     Returns:
@@ -291,27 +292,34 @@ def swap_folders(G: Any, identities: Sequence[Any], attributes: Sequence[Any], m
 
     from stylegan.images import to_uint8
 
-    from .api import swap
+    from .api import Swapper, prepare, swap
 
+    Swapper(G, method, split)  # an untrained method or a bad split fails before any photo is inverted
+    kw = dict(steps=steps, detector=detector, upsample=upsample)
+    # each photo is aligned and inverted once, however many pairs it is in
+    ids = [prepare(a, G, "identity", **kw) for a in tqdm(identities, desc="invert identities", disable=not progress)]
+    atts = [prepare(b, G, "attribute", landmarks=True, **kw)
+            for b in tqdm(attributes, desc="invert attributes", disable=not progress)]
     rows: list[list[np.ndarray]] = []
-    id_imgs: list[np.ndarray | None] = [None] * len(identities)
-    att_imgs: list[np.ndarray | None] = [None] * len(attributes)
     used_split = split
-    bar = tqdm(total=len(identities) * len(attributes), desc="swap pairs", unit="pair", disable=not progress)
-    for i, a in enumerate(identities):
+    bar = tqdm(total=len(ids) * len(atts), desc="swap pairs", unit="pair", disable=not progress)
+    for a in ids:
         row = []
-        for j, b in enumerate(attributes):
-            r = swap(a, b, method, G, split=split, steps=steps, detector=detector, upsample=upsample)
+        for b in atts:
+            r = swap(a, b, method, G, split=split)
             row.append(to_uint8(r.image.detach().cpu())[0])
-            id_imgs[i] = r.identity.image if id_imgs[i] is None else id_imgs[i]
-            att_imgs[j] = r.attribute.image if att_imgs[j] is None else att_imgs[j]
             used_split = r.split
             bar.update()
         rows.append(row)
     bar.close()
-    out = evaluate_real(rows, id_imgs, att_imgs, detector, upsample)
+    out = evaluate_real(rows, [a.image for a in ids], [b.image for b in atts], detector, upsample)
     return {**out, "method": method, "split": used_split,
-            "identities": [str(x) for x in identities], "attributes": [str(x) for x in attributes]}
+            "identities": [_name(x, p) for x, p in zip(identities, ids)],
+            "attributes": [_name(x, p) for x, p in zip(attributes, atts)]}
+
+
+def _name(source: Any, prepared: Any) -> str:
+    return prepared.name or str(source)
 
 
 __all__ = ["DESCRIPTOR_MODEL", "FACE_MODEL_68", "POSE_POINTS", "analyse", "evaluate_real", "expression_proxy",

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .api import Prepared, SourceLike, SwapResult, check_method, prepare
-from .latent import check_split, default_split, lcr
+from .api import Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, prepare
+
 
 #: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`). Measured on a rendered
 #: yaw sweep (−30…+30° in 15° steps, default model, library-default inversion): flicker minus the truth's
@@ -81,7 +81,7 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
             prepared once.
         frames: T attribute frames in time order, each as for `swap`'s attribute; each is aligned and
             inverted with the library's defaults (or read as a latent).
-        method: 'lcr' (ftm/blend are not trained yet: `SwapUntrainedError`).
+        method: 'lcr', 'ftm' or 'blend' (as `swap`; blend blends each frame's own image).
         G: a `stylegan.Generator` or a registered name.
         smooth: EMA weight of the past in [0, 1) applied to the frames' ws; 0: off (every frame equals `swap`).
         split: LCR split (default `edits.swap.latent.default_split`).
@@ -102,7 +102,7 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
     if len(frames) == 0:
         raise ValueError("no attribute frames given: pass a non-empty list of photos or latents")
     G = stylegan.load(G) if isinstance(G, str) else G
-    split = default_split(G.num_ws) if split is None else check_split(split, G.num_ws)
+    swapper = Swapper(G, method, split)
     kw = dict(steps=steps, detector=detector, upsample=upsample, **project_kw)
     ident = identity if isinstance(identity, Prepared) else prepare(identity, G, "identity", **kw)
     atts = []
@@ -113,9 +113,9 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
     results = []
     with torch.no_grad():
         for k, att in enumerate(atts):
-            ws = lcr(ident.ws, smoothed[k:k + 1], split)
-            image = G.synthesis(ws, noise=att.noise or None)
-            results.append(SwapResult(image, ws, _mask(att, G, image.device), ident, att, method, split))
+            image, ws, mask = swapper(ident.ws, smoothed[k:k + 1], att.noise, attribute_tensor(att))
+            mask = _mask(att, G, image.device) if mask is None else mask
+            results.append(SwapResult(image, ws, mask, ident, att, method, swapper.split))
     return results
 
 

@@ -325,14 +325,39 @@ def test_swap_of_latents_is_lcr_of_their_ws(model):
     assert handlers.REAL_PHOTO_NOTE not in r.info
 
 
-def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G):
+def test_trained_swaps_of_latents(model):
+    """ftm: the shipped transfer network's code, rendered; blend: the attribute's own render where the learned
+    face mask is 0 (a latent attribute is blended with its render)."""
+    from demos import swap_handlers
+    from edits.swap.api import find_network
+
+    G = model.get().G
+    a, b = handlers.generate(model, None, 1), handlers.generate(model, None, 2, 0.7, "random")
+    wa, lb = stylegan.load_ws(a.latent_path).ws, stylegan.load_ws(b.latent_path)
+    r = swap_handlers.swap(model, None, a.latent_path, b.latent_path, "ftm")
+    with torch.no_grad():
+        want = G.synthesis(find_network(G, "ftm")(wa, lb.ws), noise=lb.noise)
+    assert np.array_equal(r.result, to_uint8(want)[0]) and "FTM swap" in r.info
+    r = swap_handlers.swap(model, None, a.latent_path, b.latent_path, "blend")
+    with torch.no_grad():
+        _, mask = find_network(G, "blend")(G, find_network(G, "ftm")(wa, lb.ws), G.synthesis(lb.ws, noise=lb.noise),
+                                           lb.noise)
+    outside = (mask[0, 0] < 1e-3).numpy()
+    assert 0.05 < outside.mean() < 0.95, "the learned mask should leave part of the image to the attribute"
+    diff = np.abs(r.result.astype(int) - b.image.astype(int))[outside]
+    assert diff.max() <= 1 and "BLEND swap" in r.info
+
+
+def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch):
     from demos import swap_handlers
     from edits.swap import SwapUntrainedError
 
     g = handlers.generate(model, None, 0).latent_path
-    for method in ("ftm", "blend"):
-        with pytest.raises(SwapUntrainedError, match=f"swap method '{method}' is not trained .*'lcr' needs no"):
-            swap_handlers.swap(model, None, g, g, method)
+    with monkeypatch.context() as m:  # a network without trained swap weights
+        m.setattr("edits.swap.api.find_network", lambda G, method: None)
+        for method in ("ftm", "blend"):
+            with pytest.raises(SwapUntrainedError, match=f"swap method '{method}' is not trained .*'lcr' needs no"):
+                swap_handlers.swap(model, None, g, g, method)
     with pytest.raises(ValueError, match="unknown swap method 'megafs'"):
         swap_handlers.swap(model, None, g, g, "megafs")
     (tmp_path / "notes.png").write_text("not an image")

@@ -1,0 +1,164 @@
+"""Swap benchmark on exact synthetic truth: lcr, ftm and blend on the held-out protocol, next to the ceiling,
+with swap time per pair from latents and from photos (alignment + inversion included), and the figure.
+
+    nice python bench/swap.py --network synthheads --cache runs/swap/cache_100x10.npz \
+        --json runs/bench_swap.json --figure docs/swap_grid.png
+
+The protocol is `edits.swap.evaluate` (100 held-out identities x 10 attribute heads; ID retrieval top-1 by
+the oracle's identity embedding, pose / expression error oracle(swap) vs oracle(truth render), PSNR/SSIM vs
+the truth render); the methods are the library's (`edits.swap.Swapper`), trained networks found in the
+registry or given with --swap-net. Targets (issue 12): ID retrieval within 3 points of the ceiling, pose
+error <= 2 deg, blend beats lcr on PSNR, ftm beats lcr on ID retrieval at equal or lower pose error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE.parent)]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import stylegan  # noqa: E402
+from edits.swap import evaluate as ev  # noqa: E402
+from edits.swap.api import METHODS, Swapper, SwapUntrainedError, swap  # noqa: E402
+from sgtcore import registry  # noqa: E402
+from sgtcore.machine import cpu_description  # noqa: E402
+
+
+def photo_times(G, methods: list[str], pairs: int = 2, size: int = 256) -> dict[str, float]:
+    """Seconds per swap from photos: rendered heads at `size` px saved as PNG, aligned, inverted and swapped."""
+    from PIL import Image
+
+    from synthetic import render
+
+    ids, atts = ev.protocol_params(pairs, pairs, seed=ev.PROTOCOL_SEED + 1)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k, p in enumerate([*ids, *atts]):
+            path = Path(tmp) / f"{k}.png"
+            Image.fromarray(render(p, size).image).save(path)
+            paths.append(path)
+        for m in methods:
+            t0 = time.perf_counter()
+            for k in range(pairs):
+                swap(paths[k], paths[pairs + k], m, G)
+            out[m] = (time.perf_counter() - t0) / pairs
+    return out
+
+
+def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3), atts=(0, 1, 2)) -> None:
+    """Grid: per attribute row, the attribute head, then for each identity the truth and every method."""
+    from PIL import Image, ImageDraw
+
+    r = G.img_resolution
+    scale = max(1, 96 // r)
+    cell = r * scale
+    cols = 1 + len(ids) * (1 + len(methods))
+    head_h = 34
+    canvas = Image.new("RGB", (cols * cell + len(ids) * 6, head_h + (1 + len(atts)) * cell), "white")
+    draw = ImageDraw.Draw(canvas)
+
+    def put(img: np.ndarray, col: int, row: int) -> None:
+        x = col * cell + (0 if col == 0 else 6 * ((col - 1) // (1 + len(methods)) + 1))
+        canvas.paste(Image.fromarray(img).resize((cell, cell), Image.NEAREST), (x, head_h + row * cell))
+
+    def label(text: str, col: int) -> None:
+        x = col * cell + (0 if col == 0 else 6 * ((col - 1) // (1 + len(methods)) + 1))
+        draw.text((x + 3, 4), text, fill="black")
+
+    from stylegan.images import to_uint8
+
+    label("identity ->", 0)
+    swappers = {m: Swapper(G, m) for m in methods}
+    for a, i in enumerate(ids):
+        base = 1 + a * (1 + len(methods))
+        put(data.id_images[i], base, 0)
+        label("truth", base)
+        for k, m in enumerate(methods):
+            label(m, base + 1 + k)
+    for row, j in enumerate(atts, start=1):
+        put(data.att_images[j], 0, row)
+        noise = {k: v[j] for k, v in data.att_noise.items()}
+        att_img = torch.from_numpy(data.att_images[j:j + 1].copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
+        for a, i in enumerate(ids):
+            base = 1 + a * (1 + len(methods))
+            put(data.truth[i, j], base, row)
+            for k, m in enumerate(methods):
+                img = swappers[m](data.id_ws[i:i + 1], data.att_ws[j:j + 1], noise, att_img)[0]
+                put(to_uint8(img)[0], base + 1 + k, row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--ids", type=int, default=100)
+    ap.add_argument("--attributes", type=int, default=10)
+    ap.add_argument("--cache", default=None, help="protocol cache (.npz), reused when it fits")
+    ap.add_argument("--swap-net", action="append", default=[], help="trained ftm/blend folder (repeatable)")
+    ap.add_argument("--photo-pairs", type=int, default=2, help="pairs timed from photos per method (0: skip)")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--figure", default=None)
+    args = ap.parse_args()
+    G = stylegan.load(args.network)
+    for k, p in enumerate(args.swap_net):
+        registry.register("swap", f"bench-{k}", p)
+    methods = []
+    for m in METHODS:
+        try:
+            Swapper(G, m)
+            methods.append(m)
+        except SwapUntrainedError as exc:
+            print(f"{m}: skipped ({' '.join(str(exc).split())})")
+    from synthetic import oracle as oracle_mod
+
+    oracle = oracle_mod.load()
+    print(f"CPU: {cpu_description()}; methods: {', '.join(methods)}", flush=True)
+    data = ev.prepare(G, args.ids, args.attributes, cache=args.cache)
+    ceil = ev.ceiling(G, data, oracle)
+    rows = {m: ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m) for m in methods}
+    photos = photo_times(G, methods, args.photo_pairs) if args.photo_pairs else {}
+    print(f"\n{args.ids} x {args.attributes} held-out pairs at {G.img_resolution} px; CPU {cpu_description()}")
+    print(f"ceiling: ID top-1 on the truth renders {ceil['id_top1']:.3f}; reconstruction alone: ID top-1 "
+          f"{ceil['recon_id_top1']:.3f}, pose {ceil['recon_pose_error']:.2f} deg, PSNR {ceil['recon_psnr']:.2f} dB")
+    print("| method | ID top-1 | pose err (deg) | expr err | success | PSNR (dB) | SSIM | ms/swap (latents) | s/swap (photos) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m, r in rows.items():
+        ph = f"{photos[m]:.1f}" if m in photos else "-"
+        print(f"| {m} | {r['id_top1']:.3f} | {r['pose_error']:.2f} | {r['expression_error']:.3f} | {r['success']:.3f} "
+              f"| {r['psnr']:.2f} | {r['ssim']:.3f} | {r['ms_per_swap']:.1f} | {ph} |")
+    c = ceil["id_top1"]
+    for m, r in rows.items():
+        verdict = [f"ID within 3 pts of ceiling: {'met' if r['id_top1'] >= c - 0.03 else 'missed'} "
+                   f"({100 * (r['id_top1'] - c):+.1f} pts)",
+                   f"pose <= 2 deg: {'met' if r['pose_error'] <= 2 else 'missed'} ({r['pose_error']:.2f})"]
+        print(f"{m}: " + "; ".join(verdict))
+    if "blend" in rows:
+        print(f"blend beats lcr on PSNR: {rows['blend']['psnr'] > rows['lcr']['psnr']} "
+              f"({rows['blend']['psnr']:.2f} vs {rows['lcr']['psnr']:.2f} dB)")
+    if "ftm" in rows:
+        f, l = rows["ftm"], rows["lcr"]
+        print(f"ftm beats lcr on ID at equal or lower pose error: "
+              f"{f['id_top1'] > l['id_top1'] and f['pose_error'] <= l['pose_error']} "
+              f"(ID {f['id_top1']:.3f} vs {l['id_top1']:.3f}, pose {f['pose_error']:.2f} vs {l['pose_error']:.2f})")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "network": args.network,
+                                               "protocol": data.meta, "ceiling": ceil, "rows": rows,
+                                               "photo_seconds": photos}, indent=1))
+    if args.figure:
+        figure(G, data, methods, Path(args.figure))
+        print(f"figure: {args.figure}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Training data for the trained swaps (`ftm`, `blend`): inverted heads and exact swap truths.
+
+Synthetic (`build`): H random heads (`sample_params(default_rng([seed, h]))`, seed 0 by default, never
+the protocol's `PROTOCOL_SEED`) rendered at the generator's resolution and inverted with the library's
+defaults (`inversion.project`, as `swap()` inverts a photo, so training sees the codes it will be given);
+then P random ordered pairs (identity i, attribute j), each with its exact answer
+`render(swap_truth(head_i, head_j))` and that render's head mask. i == j pairs are self-swaps.
+
+Photos (`from_folder`): a user's folder of face photos, aligned and inverted; no truth exists, so the
+pairs are self-swaps plus cross pairs trained with identity and landmark losses (`edits.swap.train`).
+
+    >>> data = build(G, heads=300, pairs=12000, path="swap_data.npz")     # doctest: +SKIP
+
+Building is resumable (the file is rewritten every `save_every` heads; a re-run continues) and, under
+torchrun, shared: rank r inverts heads r, r+K, ... and renders pairs r, r+K, ... into its own part file,
+and every rank then reads the merged set.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+FORMAT = "swap-data"
+VERSION = 1
+
+
+@dataclass
+class SwapTrainData:
+    """Inverted heads and (for synthetic data) exact swap truths.
+
+    Attributes:
+        images: uint8 `[H, R, R, 3]` the aligned images that were inverted.
+        ws: `[H, num_ws, w_dim]` their inverted codes.
+        noise: `{name: [H, r, r]}` their inverted noise maps.
+        masks: bool `[H, R, R]` head masks (renderer's on synthetic data; landmark face masks on photos).
+        pairs: int64 `[P, 2]` (identity head, attribute head); empty for photo folders.
+        truth: uint8 `[P, R, R, 3]` the exact swap renders (empty for photo folders).
+        truth_masks: bool `[P, R, R]` their head masks.
+        landmarks: float32 `[H, 68, 2]` landmarks in the aligned frame (NaN where unknown).
+        meta: generator fingerprint, seed, sizes, how the codes were made.
+    """
+
+    images: np.ndarray
+    ws: torch.Tensor
+    noise: dict[str, torch.Tensor]
+    masks: np.ndarray
+    pairs: np.ndarray
+    truth: np.ndarray
+    truth_masks: np.ndarray
+    landmarks: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heads(self) -> int:
+        return len(self.ws)
+
+    @property
+    def synthetic(self) -> bool:
+        """True when exact truths exist."""
+        return len(self.pairs) > 0
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write as one .npz (atomically: an interrupted write leaves the previous file)."""
+        from sgtcore.atomic import atomic_file
+
+        arrays = dict(images=self.images, ws=self.ws.numpy(), masks=self.masks, pairs=self.pairs, truth=self.truth,
+                      truth_masks=self.truth_masks, landmarks=self.landmarks,
+                      meta=np.array(json.dumps({**self.meta, "format": FORMAT, "version": VERSION})))
+        arrays.update({f"noise/{k}": v.numpy() for k, v in self.noise.items()})
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        return path
+
+
+def load(path: str | os.PathLike, G: Any = None) -> SwapTrainData:
+    """Read a file written by `SwapTrainData.save`.
+
+    Raises:
+        ValueError: unreadable, not swap training data, or made for another generator than `G`.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"{path} is not swap training data (format {meta.get('format')!r})")
+            noise = {k[len("noise/"):]: torch.from_numpy(f[k]) for k in f.files if k.startswith("noise/")}
+            d = SwapTrainData(f["images"], torch.from_numpy(f["ws"]), noise, f["masks"], f["pairs"], f["truth"],
+                              f["truth_masks"], f["landmarks"], meta)
+    except (OSError, KeyError, json.JSONDecodeError, EOFError) as exc:
+        raise ValueError(f"cannot read swap training data {path}: {exc}") from None
+    if G is not None:
+        from stylegan import fingerprint
+
+        if meta.get("generator") not in (None, fingerprint(G)):
+            raise ValueError(f"{path} was made for generator {meta.get('generator')}, not {fingerprint(G)}; "
+                             "build the data again for this generator")
+    return d
+
+
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def head_params(h: int, seed: int) -> Any:
+    """The `HeadParams` of training head `h`."""
+    from synthetic import sample_params
+
+    return sample_params(np.random.default_rng([seed, h]))
+
+
+def pair_indices(heads: int, pairs: int, seed: int, self_share: float = 0.05) -> np.ndarray:
+    """`[pairs, 2]` random (identity, attribute) head pairs; about `self_share` of them self-swaps."""
+    rng = np.random.default_rng([seed, 1_000_003])
+    ij = rng.integers(0, heads, size=(pairs, 2))
+    same = rng.random(pairs) < self_share
+    ij[same, 1] = ij[same, 0]
+    return ij.astype(np.int64)
+
+
+def _invert(G: Any, image: np.ndarray, project_kw: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    import inversion
+    from stylegan.images import from_uint8
+
+    with torch.enable_grad():
+        r = inversion.project(G, from_uint8(np.ascontiguousarray(image)), progress=False, **project_kw)
+    return r.ws.detach()[0], {k: v.detach().reshape(v.shape[-2:]) for k, v in r.noise.items()}
+
+
+def _assemble(done: dict[int, tuple], truths: dict[int, tuple], ij: np.ndarray, res: int, meta: dict) -> SwapTrainData:
+    ids = sorted(done)
+    noise_keys = list(done[ids[0]][2]) if ids else []
+    tids = sorted(truths)
+    empty = np.zeros((0, res, res, 3), np.uint8)
+    return SwapTrainData(
+        np.stack([done[h][0] for h in ids]) if ids else empty,
+        torch.stack([done[h][1] for h in ids]) if ids else torch.zeros(0),
+        {k: torch.stack([done[h][2][k] for h in ids]) for k in noise_keys},
+        np.stack([done[h][3] for h in ids]) if ids else np.zeros((0, res, res), bool),
+        ij[tids] if tids else np.zeros((0, 2), np.int64),
+        np.stack([truths[p][0] for p in tids]) if tids else empty,
+        np.stack([truths[p][1] for p in tids]) if tids else np.zeros((0, res, res), bool),
+        np.stack([done[h][4] for h in ids]).astype(np.float32) if ids else np.zeros((0, 68, 2), np.float32),
+        {**meta, "head_ids": ids, "pair_ids": tids})
+
+
+def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike | None = None, *, seed: int = 0,
+          save_every: int = 10, progress: bool = True, **project_kw: Any) -> SwapTrainData:
+    """Render and invert `heads` training heads and render `pairs` exact swap truths among them.
+
+    Args:
+        G: the generator.
+        heads, pairs: H heads, P (identity, attribute) pairs.
+        path: the data file; an existing file (or, under torchrun, part file) with the same settings is continued.
+        seed: the heads' seed; must differ from the protocol's (`edits.swap.evaluate.PROTOCOL_SEED`).
+        save_every: heads between saves.
+        progress: tqdm bars (rank 0).
+        **project_kw: passed to `inversion.project` (default: the library's inversion, as `swap()` uses).
+
+    Returns:
+        `SwapTrainData` with every head and pair (merged across ranks under torchrun).
+    """
+    import torch.distributed as dist
+
+    from stylegan import fingerprint
+    from synthetic import render, swap_truth
+
+    from .evaluate import PROTOCOL_SEED
+
+    if seed == PROTOCOL_SEED:
+        raise ValueError(f"seed {seed} is the held-out protocol's: training heads must never be evaluation heads")
+    if heads < 2 or pairs < 1:
+        raise ValueError(f"need at least 2 heads and 1 pair, got heads={heads}, pairs={pairs}")
+    res, fp = int(G.img_resolution), fingerprint(G)
+    meta = {"generator": fp, "seed": int(seed), "heads": int(heads), "pairs": int(pairs), "resolution": res,
+            "project_kw": {k: v for k, v in project_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
+    rank, world = _rank_world()
+    part = None if path is None else (Path(path) if world == 1 else Path(f"{path}.rank{rank}"))
+    ij = pair_indices(heads, pairs, seed)
+    done: dict[int, tuple] = {}
+    truths: dict[int, tuple] = {}
+    if part is not None and part.exists():
+        try:
+            old = load(part, G)
+        except ValueError:
+            old = None
+        if old is not None and all(old.meta.get(k) == v for k, v in meta.items()):
+            for n, h in enumerate(old.meta["head_ids"]):
+                done[h] = (old.images[n], old.ws[n], {k: v[n] for k, v in old.noise.items()}, old.masks[n],
+                           old.landmarks[n])
+            for n, p in enumerate(old.meta["pair_ids"]):
+                truths[p] = (old.truth[n], old.truth_masks[n])
+    mine = [h for h in range(rank, heads, world) if h not in done]
+    for n, h in enumerate(tqdm(mine, desc="invert training heads", unit="head", disable=not (progress and rank == 0))):
+        r = render(head_params(h, seed), res)
+        ws, noise = _invert(G, r.image, project_kw)
+        done[h] = (r.image, ws, noise, r.mask.astype(bool), r.landmarks.astype(np.float32))
+        if part is not None and ((n + 1) % save_every == 0 or n + 1 == len(mine)):
+            _assemble(done, truths, ij, res, meta).save(part)
+    todo = [p for p in range(rank, pairs, world) if p not in truths]
+    for p in tqdm(todo, desc="render swap truths", unit="pair", disable=not (progress and rank == 0)):
+        i, j = ij[p]
+        r = render(swap_truth(head_params(int(i), seed), head_params(int(j), seed)), res)
+        truths[p] = (r.image, r.mask.astype(bool))
+    data = _assemble(done, truths, ij, res, meta)
+    if part is not None and todo:
+        data.save(part)
+    if world > 1:
+        if path is None:
+            raise ValueError("building under torchrun needs a data path (the ranks meet through their files)")
+        dist.barrier()
+        for r in range(world):
+            other = load(f"{path}.rank{r}", G)
+            for n, h in enumerate(other.meta["head_ids"]):
+                done[h] = (other.images[n], other.ws[n], {k: v[n] for k, v in other.noise.items()}, other.masks[n],
+                           other.landmarks[n])
+            for n, p in enumerate(other.meta["pair_ids"]):
+                truths[p] = (other.truth[n], other.truth_masks[n])
+        data = _assemble(done, truths, ij, res, meta)
+        if rank == 0:
+            data.save(path)
+        dist.barrier()
+    return data
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def from_folder(G: Any, folder: str | os.PathLike, path: str | os.PathLike | None = None, *, save_every: int = 10,
+                progress: bool = True, **prepare_kw: Any) -> SwapTrainData:
+    """A user's photo folder as training heads (no truth): each photo aligned and inverted (`swap.prepare`).
+
+    Photos without a face, or unreadable, are skipped with a warning that names them. Resumable: `path`
+    is rewritten every `save_every` photos and a re-run continues (photos are keyed by file name).
+
+    Args:
+        G: the generator.
+        folder: a folder of face photos (or already-aligned `R x R` images).
+        path: the data file.
+        **prepare_kw: passed to `edits.swap.prepare` (steps, detector, upsample, ...).
+
+    Raises:
+        ValueError: no images in the folder, or fewer than 2 usable faces.
+    """
+    import warnings
+
+    from stylegan import fingerprint
+
+    from .api import prepare
+
+    folder = Path(folder)
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    res, fp = int(G.img_resolution), fingerprint(G)
+    meta = {"generator": fp, "folder": str(folder), "resolution": res,
+            "prepare_kw": {k: v for k, v in prepare_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
+    done: dict[int, tuple] = {}
+    names = [f.name for f in files]
+    if path is not None and Path(path).exists():
+        try:
+            old = load(path, G)
+        except ValueError:
+            old = None
+        if old is not None and all(old.meta.get(k) == v for k, v in meta.items()):
+            for n, name in enumerate(old.meta.get("files", [])):
+                if name in names:
+                    done[names.index(name)] = (old.images[n], old.ws[n], {k: v[n] for k, v in old.noise.items()},
+                                               old.masks[n], old.landmarks[n])
+    skipped = []
+    todo = [k for k in range(len(files)) if k not in done]
+    for n, k in enumerate(tqdm(todo, desc="invert photos", unit="photo", disable=not progress)):
+        try:
+            p = prepare(files[k], G, files[k].name, landmarks=True, **prepare_kw)
+        except ValueError as exc:
+            skipped.append(f"{files[k].name} ({' '.join(str(exc).split())})")
+            continue
+        lm = np.full((68, 2), np.nan, np.float32) if p.landmarks is None else np.asarray(p.landmarks, np.float32)
+        if p.landmarks is None:
+            mask = np.ones((res, res), bool)
+        else:
+            from inversion.paste import face_mask
+
+            mask = face_mask(p.landmarks, res) > 0.5
+        done[k] = (p.image, p.ws[0].cpu(), {kk: v.reshape(v.shape[-2:]).cpu() for kk, v in p.noise.items()}, mask, lm)
+        if path is not None and ((n + 1) % save_every == 0 or n + 1 == len(todo)):
+            _folder_data(done, names, res, meta).save(path)
+    if skipped:
+        warnings.warn(f"{folder}: skipped {len(skipped)} photo(s): " + "; ".join(skipped), stacklevel=2)
+    if len(done) < 2:
+        raise ValueError(f"{folder}: {len(done)} usable face(s); training needs at least 2")
+    return _folder_data(done, names, res, meta)
+
+
+def _folder_data(done: dict[int, tuple], names: list[str], res: int, meta: dict) -> SwapTrainData:
+    d = _assemble(done, {}, np.zeros((0, 2), np.int64), res, meta)
+    d.meta["files"] = [names[k] for k in sorted(done)]
+    del d.meta["head_ids"], d.meta["pair_ids"]
+    return d
+
+
+__all__ = ["FORMAT", "IMAGE_SUFFIXES", "SwapTrainData", "build", "from_folder", "load", "head_params", "pair_indices"]

@@ -1,0 +1,218 @@
+"""Trained swaps (ftm, blend): the networks against their formulas, the training data against exact re-renders,
+training (single process, two DDP ranks, a photo folder without truth), the registry and `sgt train-swap`."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import make_tiny_G, mapped_ws, run_two_ranks
+from edits.swap import SwapUntrainedError, lcr
+from edits.swap import data as swap_data
+from edits.swap.blend import BlendConfig, BlendNet
+from edits.swap.ftm import FTMConfig, TransferNet
+from edits.swap.train import SwapTrainConfig, train
+from sgtcore import modelio, registry
+
+
+def _net_with_random_cells(G, seed=0) -> TransferNet:
+    torch.manual_seed(seed)
+    net = TransferNet(FTMConfig(G.num_ws, G.w_dim, hidden=8, blocks=2), w_avg=G.w_avg, w_scale=1.7)
+    with torch.no_grad():
+        for p in (net.w2, net.b2, net.b1):
+            p.normal_(0, 0.3)
+        net.mix.normal_(0, 1)
+    return net
+
+
+def test_untrained_ftm_is_lcr_to_a_quarter_percent(tiny_G):
+    net = TransferNet(FTMConfig(tiny_G.num_ws, tiny_G.w_dim), w_avg=tiny_G.w_avg, w_scale=2.0)
+    a, b = mapped_ws(tiny_G, 1, 3), mapped_ws(tiny_G, 2, 3)
+    bound = torch.sigmoid(torch.tensor(-6.0)) * (a - b).abs() + 1e-5  # sigma(+-6) mixes 0.25 % of the other code
+    assert ((net(a, b) - lcr(a, b)).abs() <= bound).all()
+    assert not torch.equal(net(a, b), lcr(a, b, 0))
+
+
+def test_transfer_cells_follow_the_megafs_formula_in_float64(tiny_G):
+    """One row at a time, written out as MegaFS Sec. 3.3 states it (with the 2 sigma gate), in float64."""
+    net = _net_with_random_cells(tiny_G)
+    a, b = mapped_ws(tiny_G, 3, 2), mapped_ws(tiny_G, 4, 2)
+    got = net(a, b)
+    d = tiny_G.w_dim
+    w_avg, s = net.w_avg.double(), float(net.w_scale)
+    for r in range(tiny_G.num_ws):
+        li, lt = (a[:, r].double() - w_avg) / s, (b[:, r].double() - w_avg) / s
+        for k in range(net.config.blocks):
+            f = torch.cat([li, lt], 1)
+            h = torch.nn.functional.leaky_relu(f @ net.w1[r, k].double() + net.b1[r, k].double(), 0.2)
+            o = h @ net.w2[r, k].double() + net.b2[r, k].double()
+            gi, bi, gt, bt = o[:, :d], o[:, d:2 * d], o[:, 2 * d:3 * d], o[:, 3 * d:]
+            li = li * 2 * torch.sigmoid(gi) + torch.tanh(bi)
+            lt = lt * 2 * torch.sigmoid(gt) + torch.tanh(bt)
+        m = torch.sigmoid(net.mix[r].double())
+        want = (m * li + (1 - m) * lt) * s + w_avg
+        torch.testing.assert_close(got[:, r].double(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_blend_takes_the_attribute_outside_the_mask_and_the_render_inside(tiny_G):
+    net = BlendNet(BlendConfig.for_generator(tiny_G, base="lcr", width=8))
+    assert net.config.blend_res == [8, 16] and net.config.channels == [tiny_G.synthesis.b8.conv1.out_channels,
+                                                                       tiny_G.synthesis.b16.conv1.out_channels]
+    ws = mapped_ws(tiny_G, 5, 2)
+    att = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        img, m = net(tiny_G, ws, att, mask_logits=torch.full((2, 1, 32, 32), -200.0))
+        assert torch.equal(m, torch.zeros_like(m)) and torch.allclose(img, att, atol=1e-6)
+        img, m = net(tiny_G, ws, att, mask_logits=torch.full((2, 1, 32, 32), 200.0))
+        torch.testing.assert_close(img, tiny_G.synthesis(ws), rtol=1e-5, atol=1e-5)  # blend weight 1 - m = 0
+        img, m = net(tiny_G, ws, att)
+    assert img.shape == (2, 3, 32, 32) and m.shape == (2, 1, 32, 32) and 0 < float(m.mean()) < 1
+
+
+def _render_G():
+    return make_tiny_G(0)
+
+
+def test_build_renders_exact_truth_resumes_and_refuses_the_protocol_seed(tmp_path, tiny_G, monkeypatch):
+    from synthetic import render, swap_truth
+
+    from edits.swap.evaluate import PROTOCOL_SEED
+
+    with pytest.raises(ValueError, match="held-out protocol"):
+        swap_data.build(tiny_G, 3, 4, seed=PROTOCOL_SEED)
+    calls = []
+    real = swap_data._invert
+    monkeypatch.setattr(swap_data, "_invert", lambda *a: calls.append(1) or real(*a))
+    path = tmp_path / "d.npz"
+    d = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False, save_every=1)
+    assert d.heads == 3 and d.truth.shape == (5, 32, 32, 3) and len(calls) == 3
+    i, j = d.pairs[2]
+    want = render(swap_truth(swap_data.head_params(int(i), 7), swap_data.head_params(int(j), 7)), 32)
+    assert np.array_equal(d.truth[2], want.image) and np.array_equal(d.truth_masks[2], want.mask)
+    assert np.array_equal(d.images[1], render(swap_data.head_params(1, 7), 32).image)
+    again = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False)
+    assert len(calls) == 3 and torch.equal(again.ws, d.ws)  # nothing inverted twice
+    with pytest.raises(ValueError, match="made for generator"):
+        swap_data.load(path, make_tiny_G(1))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    G = make_tiny_G(0)
+    return G, swap_data.build(G, 4, 24, tmp_path_factory.mktemp("d") / "d.npz", seed=3, steps=2, progress=False)
+
+
+def _rec_loss(G, net, data, method):
+    from inversion.losses import make_loss
+
+    loss = make_loss("l2+msssim")
+    with torch.no_grad():
+        i, j = data.pairs[:, 0], data.pairs[:, 1]
+        noise = {k: v[j] for k, v in data.noise.items()}
+        att = torch.from_numpy(data.images[j]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        img = G.synthesis(net(data.ws[i], data.ws[j]), noise=noise) if method == "ftm" else \
+            net(G, lcr(data.ws[i], data.ws[j]), att, noise)[0]
+        truth = torch.from_numpy(data.truth).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return float(loss(img, truth).mean())
+
+
+@pytest.mark.parametrize("method", ["ftm", "blend"])
+def test_training_lowers_the_loss_against_the_truth_and_resumes(tiny_data, tmp_path, method):
+    G, data = tiny_data
+    from edits.swap.train import new_network
+
+    before = _rec_loss(G, new_network(G, data, method, "lcr"), data, method)
+    steps = 40 if method == "ftm" else 100  # blend also learns its mask (BCE), which slows the image loss at first
+    cfg = SwapTrainConfig(method=method, steps=steps, batch=8, lr=3e-3, noise=0.0, save_every=20)
+    net = train(G, data, cfg, tmp_path / "log", progress=False)
+    after = _rec_loss(G, net, data, method)
+    assert after < 0.9 * before, (before, after)
+    state = torch.load(tmp_path / "log" / "train_state.pt", weights_only=True)
+    assert state["step"] == steps
+    cfg.steps = steps + 1  # one more step continues from the saved state
+    net2 = train(G, data, cfg, tmp_path / "log", progress=False)
+    assert torch.load(tmp_path / "log" / "train_state.pt", weights_only=True)["step"] == steps + 1
+    assert abs(_rec_loss(G, net2, data, method) - after) < 0.2 * before
+
+
+def _ddp_train(outdir):
+    G = make_tiny_G(0)
+    data = swap_data.load(Path(outdir) / "d.npz")
+    return train(G, data, SwapTrainConfig(method="ftm", steps=4, batch=4, save_every=100), None, progress=False)
+
+
+def test_two_ranks_train_in_sync(tiny_data, tmp_path):
+    G, data = tiny_data
+    data.save(tmp_path / "d.npz")
+    a, b = run_two_ranks(_ddp_train, tmp_path)
+    single = torch.cat([p.flatten() for p in
+                        TransferNet(FTMConfig(G.num_ws, G.w_dim), w_avg=G.w_avg).parameters()])
+    assert torch.equal(a, b) and not torch.equal(a, single[:len(a)])
+
+
+def test_photo_folder_path_trains_without_truth(tmp_path, tiny_G):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    from synthetic import render
+
+    for k in range(3):
+        Image.fromarray(render(swap_data.head_params(k, 11), 32).image).save(folder / f"{k}.png")
+    (folder / "broken.png").write_text("not an image")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = swap_data.from_folder(tiny_G, folder, tmp_path / "p.npz", steps=1, progress=False)
+    assert any("broken.png" in str(w.message) for w in caught)
+    assert d.heads == 3 and not d.synthetic and d.meta["files"] == ["0.png", "1.png", "2.png"]
+    for method in ("ftm", "blend"):
+        net = train(tiny_G, d, SwapTrainConfig(method=method, steps=3, batch=4), None, progress=False)
+        assert all(torch.isfinite(p).all() for p in net.parameters())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        swap_data.from_folder(tiny_G, empty)
+
+
+def test_registry_cli_and_errors(tmp_path, tiny_G):
+    from demos.cli import main as sgt
+
+    G_dir = tmp_path / "G"
+    modelio.save(tiny_G, G_dir)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    from synthetic import render
+
+    for k in range(2):
+        Image.fromarray(render(swap_data.head_params(k, 12), 32).image).save(photos / f"{k}.png")
+    from edits import swap
+
+    a, b = mapped_ws(tiny_G, 1), mapped_ws(tiny_G, 2)
+    with pytest.raises(SwapUntrainedError, match="sgt train-swap --method ftm"):
+        swap(a, b, "ftm", tiny_G)
+    runner = CliRunner()
+    out = tmp_path / "ftm"
+    res = runner.invoke(sgt, ["train-swap", "--method", "ftm", "--network", str(G_dir), "--photos", str(photos),
+                              "--out", str(out), "--steps", "2", "--batch", "2", "--invert-steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert modelio.read_config(out)["class_name"] == "TransferNet" and (tmp_path / "ftm_data.npz").exists()
+    res = runner.invoke(sgt, ["swap", "--identity", str(photos / "0.png"), "--attribute", str(photos / "1.png"),
+                              "--network", str(G_dir), "--method", "ftm", "--swap-net", str(out), "--steps", "1",
+                              "--outdir", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "swapped.png").exists()
+    other = tmp_path / "G2"
+    modelio.save(make_tiny_G(1), other)
+    res = runner.invoke(sgt, ["swap", "--identity", str(photos / "0.png"), "--attribute", str(photos / "1.png"),
+                              "--network", str(other), "--method", "ftm", "--swap-net", str(out),
+                              "--outdir", str(tmp_path / "o2")])
+    assert res.exit_code != 0 and "Traceback" not in res.output and "--swap-net" in res.output
+    assert not (tmp_path / "o2").exists()
+    res = runner.invoke(sgt, ["train-swap", "--method", "lcr", "--network", str(G_dir), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "Invalid value for '--method'" in res.output
+    for entry in registry.entries("swap"):
+        if not entry.shipped:
+            registry.unregister("swap", entry.name)
