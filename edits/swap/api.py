@@ -96,7 +96,8 @@ class Swapper:
 
     @torch.no_grad()
     def __call__(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor, noise: dict | None = None,
-                 attribute_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                 attribute_image: torch.Tensor | None = None, mask: Any = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Render swaps.
 
         Args:
@@ -104,6 +105,8 @@ class Swapper:
             noise: the attribute's noise maps (`G.synthesis`'s `noise`), or None for G's constant noise.
             attribute_image: blend: the aligned attribute image `[N | 1, 3, R, R]` in [-1, 1]; None renders
                 the attribute code instead (its reconstruction is then what is blended).
+            mask: blend: your own face region in [0, 1] (`[R, R]`, `[1, 1, R, R]`, tensor or array; e.g. from
+                a face parser) instead of the learned one.
 
         Returns:
             `(image [N, 3, R, R], ws [N, num_ws, w_dim], mask [N, 1, R, R] or None)`; mask: blend's learned
@@ -118,9 +121,25 @@ class Swapper:
         if tuple(attribute_image.shape[1:]) != (3, res, res):
             raise ValueError(f"attribute_image must be [N, 3, {res}, {res}] for this generator, got "
                              f"{list(attribute_image.shape)}")
+        if mask is not None:
+            mask = check_mask(mask, res).to(ws.device)
         image, mask = self.blend(self.G, ws, attribute_image.expand(len(ws), -1, -1, -1).to(ws.device),
-                                 noise or None)
+                                 noise or None, mask=mask)
         return image, ws, mask
+
+
+def check_mask(mask: Any, resolution: int) -> torch.Tensor:
+    """A face mask as a float tensor `[1, 1, R, R]` in [0, 1]; ValueError for another size, NaN or values outside."""
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float32) if not isinstance(mask, torch.Tensor) else mask).float()
+    given = list(m.shape)
+    if m.ndim == 2:
+        m = m[None, None]
+    if tuple(m.shape) != (1, 1, resolution, resolution):
+        raise ValueError(f"mask must be [{resolution}, {resolution}] or [1, 1, {resolution}, {resolution}] for this "
+                         f"{resolution} px generator (the aligned frame), got {given}")
+    if not torch.isfinite(m).all() or float(m.min()) < 0 or float(m.max()) > 1:
+        raise ValueError("mask values must be finite and in [0, 1] (1 = the swapped face)")
+    return m
 
 
 @dataclass
@@ -270,8 +289,8 @@ class SwapResult:
 
 
 def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: Any = "synthheads", *,
-         split: int | None = None, steps: int | None = None, detector: str = "hog", upsample: int = 1,
-         **project_kw: Any) -> SwapResult:
+         split: int | None = None, mask: Any = None, steps: int | None = None, detector: str = "hog",
+         upsample: int = 1, **project_kw: Any) -> SwapResult:
     """Put the identity of one face onto the pose, expression and lighting of another.
 
     Args:
@@ -281,6 +300,7 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
             (trained feature blending: keeps the attribute image's background and hair outside the face).
         G: a `stylegan.Generator` or a registered name.
         split: LCR: rows `< split` from the attribute (default `edits.swap.latent.default_split`).
+        mask: blend: your own face region `[R, R]` in [0, 1] in the aligned frame, instead of the learned one.
         steps, detector, upsample, **project_kw: photo inputs: see `prepare`.
 
     Returns:
@@ -295,10 +315,14 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
     check_method(method)
     G = stylegan.load(G) if isinstance(G, str) else G
     swapper = Swapper(G, method, split)  # before any photo is inverted: untrained methods fail at once
+    if mask is not None:
+        if method != "blend":
+            raise ValueError(f"mask is used by method 'blend' only (method {method!r} does not blend)")
+        check_mask(mask, G.img_resolution)
     ident = prepare(identity, G, "identity", steps=steps, detector=detector, upsample=upsample, **project_kw)
     att = prepare(attribute, G, "attribute", steps=steps, detector=detector, upsample=upsample, landmarks=True,
                   **project_kw)
-    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att))
+    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att), mask)
     if mask is None and att.landmarks is not None:
         from inversion.paste import face_mask
 
@@ -316,4 +340,4 @@ def attribute_tensor(att: Prepared) -> torch.Tensor | None:
 
 
 __all__ = ["METHODS", "NETWORK_CLASSES", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "attribute_tensor",
-           "check_method", "find_network", "prepare", "swap"]
+           "check_mask", "check_method", "find_network", "prepare", "swap"]

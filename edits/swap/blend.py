@@ -105,7 +105,7 @@ class BlendNet(nn.Module):
         return self.m_out(x)
 
     def forward(self, G: Any, ws: torch.Tensor, attribute: torch.Tensor, noise: dict | None = None,
-                mask_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Render the blended swap.
 
         Args:
@@ -113,16 +113,17 @@ class BlendNet(nn.Module):
             ws: `[N, num_ws, w_dim]` the swapped code.
             attribute: `[N, 3, R, R]` in [-1, 1], the aligned attribute image.
             noise: the attribute's inverted noise maps (as `G.synthesis` takes them), or None.
-            mask_logits: override the predicted mask (`[N, 1, R, R]` logits), e.g. a landmark mask.
+            mask: use this face region `[N | 1, 1, R, R]` in [0, 1] instead of the predicted one.
 
         Returns:
             `(image [N, 3, R, R], mask [N, 1, R, R])`, mask = 1 on the swapped face.
         """
-        if mask_logits is None:
+        if mask is None:
             with torch.no_grad():
                 plain = G.synthesis(ws, noise=noise)
-            mask_logits = self.mask_logits(plain, attribute)
-        m = torch.sigmoid(mask_logits)
+            m = torch.sigmoid(self.mask_logits(plain, attribute))
+        else:
+            m = mask.to(ws.dtype).expand(len(ws), -1, -1, -1)
         feats = self.encode(attribute)
         blend = {}
         for r, f in feats.items():

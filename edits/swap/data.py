@@ -233,6 +233,32 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     return data
 
 
+def merge(parts: list[SwapTrainData]) -> SwapTrainData:
+    """One dataset from several (e.g. synthetic heads of different seeds): heads appended, pairs re-indexed.
+
+    Raises:
+        ValueError: parts of different generators or resolutions, or synthetic mixed with photo folders.
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    first = parts[0]
+    for d in parts[1:]:
+        for key in ("generator", "resolution"):
+            if d.meta.get(key) != first.meta.get(key):
+                raise ValueError(f"cannot merge training data of {key} {d.meta.get(key)} with {first.meta.get(key)}")
+        if d.synthetic != first.synthetic:
+            raise ValueError("cannot merge synthetic data (with truth) and photo-folder data (without)")
+    offsets = np.cumsum([0] + [d.heads for d in parts[:-1]])
+    return SwapTrainData(
+        np.concatenate([d.images for d in parts]), torch.cat([d.ws for d in parts]),
+        {k: torch.cat([d.noise[k] for d in parts]) for k in first.noise},
+        np.concatenate([d.masks for d in parts]), np.concatenate([d.pairs + o for d, o in zip(parts, offsets)]),
+        np.concatenate([d.truth for d in parts]), np.concatenate([d.truth_masks for d in parts]),
+        np.concatenate([d.landmarks for d in parts]),
+        {"generator": first.meta.get("generator"), "resolution": first.meta.get("resolution"),
+         "parts": [{k: v for k, v in d.meta.items() if k not in ("head_ids", "pair_ids", "files")} for d in parts]})
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -309,4 +335,5 @@ def _folder_data(done: dict[int, tuple], names: list[str], res: int, meta: dict)
     return d
 
 
-__all__ = ["FORMAT", "IMAGE_SUFFIXES", "SwapTrainData", "build", "from_folder", "load", "head_params", "pair_indices"]
+__all__ = ["FORMAT", "IMAGE_SUFFIXES", "SwapTrainData", "build", "from_folder", "load", "merge", "head_params",
+           "pair_indices"]

@@ -22,6 +22,8 @@ _CTX = {"show_default": True}
                    "instead of rendered synthetic heads with exact swap truth.")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Training data file (default OUT_data.npz); reused, or continued when interrupted.")
+@click.option("--extra-data", "extra_data", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="More finished training data files (e.g. built with another --seed) to train on too (repeatable).")
 @click.option("--heads", type=int, default=300, help="Synthetic: rendered and inverted training heads.")
 @click.option("--pairs", type=int, default=12000, help="Synthetic: (identity, attribute) pairs with exact truth.")
 @click.option("--invert-steps", type=int, default=None,
@@ -37,7 +39,7 @@ _CTX = {"show_default": True}
               help="Start from this network's weights (fine-tuning).")
 @click.option("--no-resume", is_flag=True, help="Start over instead of continuing OUT_log/train_state.pt.")
 @click.option("--seed", type=int, default=0, help="Seeds the synthetic heads and the training pairs.")
-def train_swap(method, network, out, photos, data_path, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
+def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
                init_from, no_resume, seed):
     """Train the --method swap network for --network and save it to --out (the one model format).
 
@@ -51,13 +53,13 @@ def train_swap(method, network, out, photos, data_path, heads, pairs, invert_ste
 
     info = init_distributed("cpu")  # under torchrun: the ranks share the data building and train with DDP
     try:
-        _train_swap(method, network, out, photos, data_path, heads, pairs, invert_steps, steps, batch, id_weight,
+        _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight,
                     ftm_dir, init_from, no_resume, seed)
     finally:
         close_distributed(info)
 
 
-def _train_swap(method, network, out, photos, data_path, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
+def _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
                 init_from, no_resume, seed):
     import torch.distributed as dist
 
@@ -84,6 +86,8 @@ def _train_swap(method, network, out, photos, data_path, heads, pairs, invert_st
             data = data if rank0 else swap_data.load(data_path, G)
         else:
             data = swap_data.build(G, heads, pairs, data_path, seed=seed, **kw)
+        if extra_data:
+            data = swap_data.merge([data, *(swap_data.load(p, G) for p in extra_data)])
         base = init = None
         if method == "blend":
             base = modelio.load(ftm_dir, expect="TransferNet", generator=G) if ftm_dir else find_network(G, "ftm")
@@ -98,6 +102,7 @@ def _train_swap(method, network, out, photos, data_path, heads, pairs, invert_st
         return
     args = ["--method", method, "--network", str(network), "--seed", str(seed)] + \
         (["--photos", str(photos)] if photos else ["--heads", str(heads), "--pairs", str(pairs)]) + \
+        [x for p in extra_data for x in ("--extra-data", Path(p).name)] + \
         [x for k, v in (("--steps", steps), ("--batch", batch), ("--id-weight", id_weight),
                         ("--invert-steps", invert_steps)) if v is not None for x in (k, str(v))]
     from dataclasses import asdict

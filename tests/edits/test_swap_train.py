@@ -66,9 +66,9 @@ def test_blend_takes_the_attribute_outside_the_mask_and_the_render_inside(tiny_G
     ws = mapped_ws(tiny_G, 5, 2)
     att = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        img, m = net(tiny_G, ws, att, mask_logits=torch.full((2, 1, 32, 32), -200.0))
+        img, m = net(tiny_G, ws, att, mask=torch.zeros(2, 1, 32, 32))
         assert torch.equal(m, torch.zeros_like(m)) and torch.allclose(img, att, atol=1e-6)
-        img, m = net(tiny_G, ws, att, mask_logits=torch.full((2, 1, 32, 32), 200.0))
+        img, m = net(tiny_G, ws, att, mask=torch.ones(1, 1, 32, 32))
         torch.testing.assert_close(img, tiny_G.synthesis(ws), rtol=1e-5, atol=1e-5)  # blend weight 1 - m = 0
         img, m = net(tiny_G, ws, att)
     assert img.shape == (2, 3, 32, 32) and m.shape == (2, 1, 32, 32) and 0 < float(m.mean()) < 1
@@ -216,3 +216,47 @@ def test_registry_cli_and_errors(tmp_path, tiny_G):
     for entry in registry.entries("swap"):
         if not entry.shipped:
             registry.unregister("swap", entry.name)
+
+
+def test_merge_reindexes_pairs_and_refuses_other_generators(tiny_data, tmp_path):
+    G, a = tiny_data
+    b = swap_data.build(G, 3, 5, tmp_path / "b.npz", seed=4, steps=1, progress=False)
+    m = swap_data.merge([a, b])
+    assert m.heads == a.heads + b.heads and len(m.pairs) == len(a.pairs) + len(b.pairs)
+    for p in (0, len(a.pairs) + 2):
+        src, q = (a, p) if p < len(a.pairs) else (b, p - len(a.pairs))
+        i, j = m.pairs[p]
+        assert np.array_equal(m.images[i], src.images[src.pairs[q, 0]]) and torch.equal(m.ws[j], src.ws[src.pairs[q, 1]])
+        assert np.array_equal(m.truth[p], src.truth[q])
+    other = swap_data.build(make_tiny_G(1), 2, 2, seed=4, steps=1, progress=False)
+    with pytest.raises(ValueError, match="cannot merge training data of generator"):
+        swap_data.merge([a, other])
+
+
+def test_blend_with_a_user_mask_and_bad_masks(tmp_path, tiny_G):
+    from edits import swap
+    from edits.swap.train import new_network
+
+    a, b = mapped_ws(tiny_G, 1), mapped_ws(tiny_G, 2)
+    empty = swap_data.SwapTrainData(np.zeros((0, 32, 32, 3), np.uint8), torch.zeros(0), {}, np.zeros((0, 32, 32), bool),
+                                    np.zeros((0, 2), np.int64), np.zeros((0, 32, 32, 3), np.uint8),
+                                    np.zeros((0, 32, 32), bool), np.zeros((0, 68, 2), np.float32))
+    modelio.save(new_network(tiny_G, empty, "blend", "lcr"), tmp_path / "blend", generator=tiny_G)
+    registry.register("swap", "test-user-mask-blend", tmp_path / "blend")
+    try:
+        with torch.no_grad():
+            att = tiny_G.synthesis(b)
+        r = swap(a, b, "blend", tiny_G, mask=np.zeros((32, 32)))  # nothing of the face: the attribute's render
+        torch.testing.assert_close(r.image, att, rtol=0, atol=2e-6)
+        half = torch.zeros(32, 32)
+        half[:, :16] = 1
+        r = swap(a, b, "blend", tiny_G, mask=half)
+        assert torch.equal(r.mask[0, 0], half) and torch.allclose(r.image[..., 16:], att[..., 16:], atol=2e-6)
+        with pytest.raises(ValueError, match=r"mask must be \[32, 32\] or \[1, 1, 32, 32\].*got \[64, 64\]"):
+            swap(a, b, "blend", tiny_G, mask=np.zeros((64, 64)))
+        with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+            swap(a, b, "blend", tiny_G, mask=np.full((32, 32), 2.0))
+        with pytest.raises(ValueError, match="used by method 'blend' only"):
+            swap(a, b, "lcr", tiny_G, mask=half)
+    finally:
+        registry.unregister("swap", "test-user-mask-blend")
