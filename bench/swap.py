@@ -32,26 +32,43 @@ from sgtcore import registry  # noqa: E402
 from sgtcore.machine import cpu_description  # noqa: E402
 
 
-def photo_times(G, methods: list[str], pairs: int = 2, size: int = 256) -> dict[str, float]:
-    """Seconds per swap from photos: rendered heads at `size` px saved as PNG, aligned, inverted and swapped."""
-    from PIL import Image
+def photo_times(G, methods: list[str], pairs: int = 2) -> dict[str, float]:
+    """Seconds per swap from photos (alignment, two inversions with the library defaults, the swap): the demo's
+    256 px example heads (`demos.examples`, near-frontal renders dlib's HOG detector finds), head k onto k + 1."""
+    from demos.examples import HEAD_SEEDS, write_examples
 
-    from synthetic import render
-
-    ids, atts = ev.protocol_params(pairs, pairs, seed=ev.PROTOCOL_SEED + 1)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for k, p in enumerate([*ids, *atts]):
-            path = Path(tmp) / f"{k}.png"
-            Image.fromarray(render(p, size).image).save(path)
-            paths.append(path)
+        paths = write_examples(tmp)[:len(HEAD_SEEDS)]
         for m in methods:
             t0 = time.perf_counter()
             for k in range(pairs):
-                swap(paths[k], paths[pairs + k], m, G)
+                swap(paths[k % len(paths)], paths[(k + 1) % len(paths)], m, G)
             out[m] = (time.perf_counter() - t0) / pairs
     return out
+
+
+def real_photos(G, methods: list[str]) -> dict[str, dict]:
+    """The open real-photo protocol (`edits.swap.real_eval`, dlib only) on the only real face photo installed
+    here (scikit-image's astronaut): identities = the photo and its mirror image, attributes = the photo, its
+    mirror, and the photo turned 12 degrees in the image plane (a known roll change)."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from edits.swap.api import prepare
+    from edits.swap.real_eval import swap_folders
+
+    photo = Image.fromarray(skdata.astronaut())
+    variants = {"astronaut": photo, "mirror": photo.transpose(Image.FLIP_LEFT_RIGHT),
+                "roll12": photo.rotate(12, resample=Image.BICUBIC)}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, img in variants.items():
+            paths[name] = Path(tmp) / f"{name}.png"
+            img.save(paths[name])
+        ids = [prepare(paths[n], G, "identity") for n in ("astronaut", "mirror")]
+        atts = [prepare(paths[n], G, "attribute", landmarks=True) for n in ("astronaut", "mirror", "roll12")]
+        return {m: swap_folders(G, ids, atts, m, progress=False) for m in methods}
 
 
 def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3), atts=(0, 1, 2)) -> None:
@@ -76,7 +93,8 @@ def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3
 
     from stylegan.images import to_uint8
 
-    label("identity ->", 0)
+    draw.text((3, 4), "row: attribute", fill="black")
+    draw.text((3, 18), "top: identity", fill="black")
     swappers = {m: Swapper(G, m) for m in methods}
     for a, i in enumerate(ids):
         base = 1 + a * (1 + len(methods))
@@ -106,6 +124,7 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="protocol cache (.npz), reused when it fits")
     ap.add_argument("--swap-net", action="append", default=[], help="trained ftm/blend folder (repeatable)")
     ap.add_argument("--photo-pairs", type=int, default=2, help="pairs timed from photos per method (0: skip)")
+    ap.add_argument("--real", action="store_true", help="also run the real-photo protocol on the astronaut photo")
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None)
     args = ap.parse_args()
@@ -127,6 +146,7 @@ def main() -> None:
     ceil = ev.ceiling(G, data, oracle)
     rows = {m: ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m) for m in methods}
     photos = photo_times(G, methods, args.photo_pairs) if args.photo_pairs else {}
+    real = real_photos(G, methods) if args.real else {}
     print(f"\n{args.ids} x {args.attributes} held-out pairs at {G.img_resolution} px; CPU {cpu_description()}")
     print(f"ceiling: ID top-1 on the truth renders {ceil['id_top1']:.3f}; reconstruction alone: ID top-1 "
           f"{ceil['recon_id_top1']:.3f}, pose {ceil['recon_pose_error']:.2f} deg, PSNR {ceil['recon_psnr']:.2f} dB")
@@ -150,11 +170,18 @@ def main() -> None:
         print(f"ftm beats lcr on ID at equal or lower pose error: "
               f"{f['id_top1'] > l['id_top1'] and f['pose_error'] <= l['pose_error']} "
               f"(ID {f['id_top1']:.3f} vs {l['id_top1']:.3f}, pose {f['pose_error']:.2f} vs {l['pose_error']:.2f})")
+    if real:
+        print("\nreal-photo protocol (dlib judge; the astronaut photo and its variants, see real_photos):")
+        print("| method | ID top-1 (dlib) | pose err (deg) | yaw / pitch / roll err | expr err | pairs measured |")
+        print("|---|---|---|---|---|---|")
+        for m, r in real.items():
+            print(f"| {m} | {r['id_top1']:.3f} | {r['pose_error']:.2f} | {r['yaw_error']:.1f} / {r['pitch_error']:.1f} / "
+                  f"{r['roll_error']:.1f} | {r['expression_error']:.4f} | {r['pairs_measured']}/{r['pairs']} |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"cpu": cpu_description(), "network": args.network,
                                                "protocol": data.meta, "ceiling": ceil, "rows": rows,
-                                               "photo_seconds": photos}, indent=1))
+                                               "photo_seconds": photos, "real_photos": real}, indent=1))
     if args.figure:
         figure(G, data, methods, Path(args.figure))
         print(f"figure: {args.figure}")

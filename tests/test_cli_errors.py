@@ -35,11 +35,12 @@ def _args(command: str, network: str, tmp: Path) -> list[str]:
         "eval-swap": ["eval-swap", "--network", network, "--ids", "2", "--attributes", "1"],
         "edit": ["edit", str(tmp / "face.png"), "--network", network, "--edit", "yaw=10", "--outdir", out],
         "train-delta": ["train-delta", "--network", network, "--attribute", "yaw", "--out", out],
+        "train-swap": ["train-swap", "--method", "ftm", "--network", network, "--out", out],
     }[command]
 
 
 TAKES_NETWORK = ["generate", "convert", "project", "train", "train-encoder", "demo", "directions", "swap",
-                 "eval-swap", "edit", "train-delta"]
+                 "eval-swap", "edit", "train-delta", "train-swap"]
 
 
 @pytest.fixture

@@ -4,17 +4,22 @@
     >>> r = swap(identity, attribute, method="lcr", G="synthheads")   # doctest: +SKIP
     >>> r.image, r.ws, r.mask, r.paste()                              # doctest: +SKIP
 
-Methods: `lcr` (layer-wise code replacement in W+, `latent.py`; needs no weights); `ftm` and `blend`
-(trained networks, not yet available). `evaluate.py` is the synthetic protocol behind `sgt eval-swap`.
+Methods: `lcr` (layer-wise code replacement in W+, `latent.py`; needs no weights), `ftm` (MegaFS transfer
+cells, `ftm.py`) and `blend` (feature blending under a learned face mask, `blend.py`), trained by
+`train.py` on `data.py`'s exact synthetic truth (`sgt train-swap`) and found in the registry (kind "swap").
+`api.Swapper` renders a swap for all three. `evaluate.py` is the synthetic protocol behind `sgt eval-swap`,
+`real_eval.py` the open real-photo one, `video.py` video mode.
 """
 import sys
 import types
 from typing import Any
 
-from .api import METHODS, Prepared, SwapResult, SwapUntrainedError, check_method, prepare, swap
+from .api import (METHODS, Prepared, SwapResult, Swapper, SwapUntrainedError, check_mask, check_method, find_network,
+                  prepare, swap)
 from .latent import DEFAULT_SPLIT, check_split, default_split, lcr
 
-__all__ = ["swap", "SwapResult", "SwapUntrainedError", "Prepared", "prepare", "check_method", "METHODS", "lcr",
+__all__ = ["swap", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "prepare", "check_method", "check_mask",
+           "find_network", "METHODS", "lcr",
            "DEFAULT_SPLIT", "default_split", "check_split"]
 
 

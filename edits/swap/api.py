@@ -54,8 +54,8 @@ def check_method(method: str, G: Any = None) -> str:
         if net is None:
             raise SwapUntrainedError(
                 f"swap method {method!r} is not trained for this generator: train its network with `sgt train-swap "
-                f"--method {method} --network ...` (it is registered for that generator when done); "
-                "method 'lcr' needs no weights and works now")
+                f"--method {method} --network ... --out DIR`, then pass --swap-net DIR (Python: "
+                "sgtcore.registry.register('swap', NAME, DIR)); method 'lcr' needs no weights and works now")
         if method == "blend" and net.config.base == "ftm":
             check_method("ftm", G)
     return method

@@ -109,7 +109,8 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
 
     meta = {"network": str(network), "command": "sgt train-swap " + shlex.join(args), "train": asdict(cfg),
             "data": {k: v for k, v in data.meta.items() if k not in ("head_ids", "pair_ids", "files")},
-            "train_seconds": round(getattr(net, "train_seconds", 0.0), 1)}
+            "train_seconds": round(getattr(net, "train_seconds", 0.0), 1),
+            "ranks": dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1}
     path = modelio.save(net, out, generator=G, half=True, metadata=meta)
     click.echo(f"{method}: trained on {data.heads} {'photos' if photos else 'heads'}"
                f"{'' if photos else f', {len(data.pairs)} pairs with exact truth'} -> {path}\n"

@@ -89,9 +89,13 @@ def test_swap_endpoint(client, model, examples):
                                              handle_file(str(b.latent_path)), "lcr", True, api_name="/swap")
     truth = swap_handlers.swap(model, None, a.latent_path, b.latent_path)
     assert np.array_equal(_png(result), truth.result) and pasted is None
-    with pytest.raises(AppError, match="swap method 'ftm' is not trained for this generator"):
-        client.predict("synthheads", handle_file(str(a.latent_path)), handle_file(str(b.latent_path)), "ftm", True,
-                       api_name="/swap")
+    for method in ("ftm", "blend"):  # the shipped trained networks
+        _, _, result, _, info = client.predict("synthheads", handle_file(str(a.latent_path)),
+                                               handle_file(str(b.latent_path)), method, True, api_name="/swap")
+        truth = swap_handlers.swap(model, None, a.latent_path, b.latent_path, method)
+        assert np.array_equal(_png(result), truth.result) and info.startswith(f"{method.upper()} swap: ")
+    with pytest.raises(AppError, match="no attribute: upload a photo or a latent"):
+        client.predict("synthheads", handle_file(str(a.latent_path)), None, "ftm", True, api_name="/swap")
 
 
 def test_20_concurrent_edits_all_complete_correctly(client, model):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -16,7 +15,6 @@ from demos.cli import main
 from edits.attributes import get
 from edits.delta import DeltaConfig, DeltaData, DeltaEdit, DeltaNet, DeltaTrainConfig, make_edit, train_delta
 from edits.delta import data as delta_data
-from edits.delta.train import transfer_error
 from sgtcore.errors import ArchitectureMismatchError
 
 

@@ -2,7 +2,6 @@
 order, the photo path (align, invert, paste back), and bad input that writes nothing."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import PIL.Image

@@ -35,8 +35,10 @@ def test_shipped_generator_encoder_and_oracle():
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(FileNotFoundError, match="no generator named 'ffhq'.*synthheads"):
         registry.find("generator", "ffhq")
-    with pytest.raises(FileNotFoundError, match="known swap names: none"):
+    with pytest.raises(FileNotFoundError, match="no swap named 'lcr'; known swap names: .*synthheads_swap_ftm"):
         registry.find("swap", "lcr")
+    with pytest.raises(FileNotFoundError, match="known pti_delta names: none"):
+        registry.find("pti_delta", "mine")
 
 
 def test_user_entries_win_and_record_their_generator(tmp_path, clean):
