@@ -315,8 +315,9 @@ def test_default_model_swaps_synthetic_heads():
 @pytest.mark.slow
 def test_shipped_trained_swaps_beat_lcr_on_held_out_truth():
     """synthheads, the shipped ftm and blend networks, 20 held-out identities x 4 attribute heads (the protocol's
-    first pairs, library-default inversion): ftm's pose error is below lcr's and its PSNR against the exact swap
-    render above; blend's PSNR is above both (README, "Identity swap")."""
+    first pairs, library-default inversion): ftm retrieves more identities than lcr at a lower pose error and
+    with a higher PSNR against the exact swap render; blend's PSNR is above both (README, "Identity swap").
+    Measured on this subset: ID 0.31 / 0.53 / 0.54, pose 8.7 / 5.9 / 5.0 deg, PSNR 11.7 / 18.1 / 18.6 dB."""
     import stylegan
     from edits.swap import Swapper
 
@@ -324,5 +325,6 @@ def test_shipped_trained_swaps_beat_lcr_on_held_out_truth():
     data = ev.prepare(G, 20, 4, progress=False)
     rows = {m: ev.evaluate(G, data, Swapper(G, m)) for m in ("lcr", "ftm", "blend")}
     assert rows["ftm"]["pose_error"] < rows["lcr"]["pose_error"], rows
+    assert rows["ftm"]["id_top1"] > rows["lcr"]["id_top1"] + 0.1, rows
     assert rows["ftm"]["psnr"] > rows["lcr"]["psnr"] + 3, rows
     assert rows["blend"]["psnr"] > max(rows["ftm"]["psnr"], rows["lcr"]["psnr"]), rows
