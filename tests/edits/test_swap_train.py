@@ -260,3 +260,28 @@ def test_blend_with_a_user_mask_and_bad_masks(tmp_path, tiny_G):
             swap(a, b, "lcr", tiny_G, mask=half)
     finally:
         registry.unregister("swap", "test-user-mask-blend")
+
+
+class _Holder(torch.nn.Module):
+    """The merged data's codes as a parameter, so `run_two_ranks` can compare what each rank ends with."""
+
+    def __init__(self, *tensors):
+        super().__init__()
+        self.p = torch.nn.ParameterList([torch.nn.Parameter(t.float().flatten()) for t in tensors])
+
+
+def _ddp_build(outdir):
+    d = swap_data.build(make_tiny_G(0), 5, 7, Path(outdir) / "shared.npz", seed=9, steps=1, progress=False)
+    return _Holder(d.ws, torch.from_numpy(d.truth), torch.from_numpy(d.pairs))
+
+
+def test_two_ranks_share_the_data_building(tmp_path):
+    a, b = run_two_ranks(_ddp_build, tmp_path)
+    assert torch.equal(a, b)  # both ranks end with the merged set
+    parts = [swap_data.load(tmp_path / f"shared.npz.rank{r}") for r in range(2)]
+    assert [p.meta["head_ids"] for p in parts] == [[0, 2, 4], [1, 3]]  # each rank inverted its own heads
+    assert [p.meta["pair_ids"] for p in parts] == [[0, 2, 4, 6], [1, 3, 5]]
+    merged = swap_data.load(tmp_path / "shared.npz")
+    single = swap_data.build(make_tiny_G(0), 5, 7, tmp_path / "single.npz", seed=9, steps=1, progress=False)
+    assert np.array_equal(merged.truth, single.truth) and np.array_equal(merged.pairs, single.pairs)
+    torch.testing.assert_close(merged.ws, single.ws, rtol=1e-4, atol=1e-4)  # thread counts differ
