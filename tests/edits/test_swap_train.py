@@ -204,6 +204,15 @@ def test_registry_cli_and_errors(tmp_path, tiny_G):
                               "--outdir", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "swapped.png").exists()
+    res = runner.invoke(sgt, ["eval-swap", "--network", str(G_dir), "--ids", "2", "--attributes", "1", "--method",
+                              "lcr", "--method", "ftm", "--swap-net", str(out), "--invert-steps", "1", "--out",
+                              str(tmp_path / "eval.json")])
+    assert res.exit_code == 0, res.output
+    import json
+
+    rows = json.loads((tmp_path / "eval.json").read_text())["trained"]
+    assert [r["method"] for r in rows] == ["ftm"] and rows[0]["pairs"] == 2 and 0 <= rows[0]["id_top1"] <= 1
+    assert any(line.startswith("ftm ") for line in res.output.splitlines())
     other = tmp_path / "G2"
     modelio.save(make_tiny_G(1), other)
     res = runner.invoke(sgt, ["swap", "--identity", str(photos / "0.png"), "--attribute", str(photos / "1.png"),
