@@ -12,7 +12,7 @@ not asked for before, so no cache answers it. Reported, p50 / p90 in ms:
   concurrent clients (the queue runs one torch job at a time, so they wait for each other);
 - edit, gradio_client: `Client.predict(..., api_name="/edit")`, which uploads the latent and
   downloads every output image on each call;
-- in process: the handler (`demos.handlers.edit`) and the PNG encode (`demos.handlers.png_file`);
+- in process: the handler (`demos.edit_handlers.edit`) and the PNG encode (`demos.handlers.png_file`);
 - generate, invert and swap round trips through `gradio_client` (invert with the demo's real settings;
   swap = lcr of two latents, and of two photos, which aligns and inverts both).
 
@@ -127,7 +127,7 @@ def in_process(network: str, latent: Path, n: int) -> tuple[list[float], list[fl
     """Handler and PNG-encode seconds per call, warm, a new strength each call."""
     import torch
 
-    from demos import handlers
+    from demos import edit_handlers, handlers
     from demos.models import DemoModel
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # as `sgt demo` does
@@ -135,11 +135,11 @@ def in_process(network: str, latent: Path, n: int) -> tuple[list[float], list[fl
     try:
         model.get()
         for v in values(3, offset=10_000):  # warm: the latent read and the before render are cached
-            handlers.edit(model, None, latent, {EDIT: v})
+            edit_handlers.edit(model, None, latent, {EDIT: v})
         handler, encode = [], []
         for v in values(n, offset=20_000):
             t0 = time.perf_counter()
-            r = handlers.edit(model, None, latent, {EDIT: v})
+            r = edit_handlers.edit(model, None, latent, {EDIT: v})
             t1 = time.perf_counter()
             handlers.png_file(r.after, model.root / "png")
             handler.append(t1 - t0)

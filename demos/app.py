@@ -27,7 +27,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 
 import gradio as gr  # noqa: E402
 
-from . import handlers, swap_handlers  # noqa: E402
+from . import edit_handlers, handlers, swap_handlers  # noqa: E402
 from .models import DemoModel  # noqa: E402
 
 #: All torch work shares one queue slot: on a small CPU two passes at once only slow each other down.
@@ -140,7 +140,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                       api_name="invert", concurrency_id=TORCH)
 
         # ---------------------------------------------------------------------------------- Edit
-        specs = handlers.edit_sliders(model)
+        specs = edit_handlers.edit_sliders(model)
         with gr.Tab("Edit", id="edit", elem_id="tab-edit"):
             with gr.Row():
                 with gr.Column():
@@ -153,7 +153,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                         gr.Markdown("No edits are registered for this network: make some with "
                                     "`sgt directions --network ...`.", elem_classes="sgt-note")
                     for group in dict.fromkeys(s.group for s in specs):
-                        with gr.Accordion(group, open=group == handlers.CALIBRATED or not edit_sliders):
+                        with gr.Accordion(group, open=group == edit_handlers.CALIBRATED or not edit_sliders):
                             for s in specs:
                                 if s.group == group:
                                     edit_sliders.append(gr.Slider(
@@ -171,7 +171,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
             edit_api_btn = gr.Button(visible=False)
         names = [s.name for s in specs]
 
-        def edit_files(r: handlers.Edited) -> tuple:
+        def edit_files(r: edit_handlers.Edited) -> tuple:
             return png(r.before), png(r.after), png(r.pasted), r.info
 
         def edit_ui(net, latent, photo, *values):
@@ -180,7 +180,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
             with shown_errors(latent, photo):
                 catalogue = model.edits(net)  # sliders of edits another network lacks are ignored
                 strengths = {n: v for n, v in zip(names, values) if n in catalogue and v}
-                r = handlers.edit(model, net, latent, strengths, photo)
+                r = edit_handlers.edit(model, net, latent, strengths, photo)
             return edit_files(r)
 
         # always_last: a drag fires many changes; one runs, the newest waits, the rest are dropped
@@ -190,7 +190,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
 
         def edit_api(net, latent, strengths, photo):
             with shown_errors(latent, photo):
-                r = handlers.edit(model, net, latent, strengths, photo)
+                r = edit_handlers.edit(model, net, latent, strengths, photo)
             return edit_files(r)
 
         edit_api_btn.click(edit_api, [network, edit_latent, strengths_json, edit_photo],
@@ -200,7 +200,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                                            "after, pasted-back photo or None, info.")
 
         def reset(net):
-            zeros = handlers.reset_strengths(model, net)
+            zeros = edit_handlers.reset_strengths(model, net)
             return [zeros.get(n, 0.0) for n in names]
 
         reset_btn.click(reset, network, edit_sliders, queue=False, api_visibility="private")

@@ -16,7 +16,7 @@ from PIL import Image
 
 import stylegan
 from demo_setup import examples, free_port, model, server  # noqa: F401 (fixtures)
-from demos import handlers
+from demos import edit_handlers, handlers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_edit_endpoint_changes_with_strength_and_0_is_the_plain_render(client, m
     before, after, pasted, info = client.predict("synthheads", latent, '{"sefa:0": 0}', None, api_name="/edit")
     assert np.array_equal(_png(before), g.image) and np.array_equal(_png(after), g.image) and pasted is None
     _, edited, _, info = client.predict("synthheads", latent, '{"sefa:0": 2.5}', None, api_name="/edit")
-    assert np.array_equal(_png(edited), handlers.edit(model, None, g.latent_path, {"sefa:0": 2.5}).after)
+    assert np.array_equal(_png(edited), edit_handlers.edit(model, None, g.latent_path, {"sefa:0": 2.5}).after)
     assert not np.array_equal(_png(edited), g.image) and info == "sefa:0 +2.5 σ"
     with pytest.raises(AppError, match="unknown edit 'moustache'; available: "):
         client.predict("synthheads", latent, '{"moustache": 1}', None, api_name="/edit")
@@ -72,7 +72,7 @@ def test_edit_endpoint_pastes_back_into_the_photo(client, model, examples):
     inv = handlers.invert(model, None, examples[-1], steps=1)
     _, after, pasted, _ = client.predict("synthheads", handle_file(str(inv.latent_path)), '{"sefa:1": -2}',
                                          handle_file(str(examples[-1])), api_name="/edit")
-    truth = handlers.edit(model, None, inv.latent_path, {"sefa:1": -2}, examples[-1])
+    truth = edit_handlers.edit(model, None, inv.latent_path, {"sefa:1": -2}, examples[-1])
     assert np.array_equal(_png(after), truth.after) and np.array_equal(_png(pasted), truth.pasted)
 
 
@@ -106,7 +106,7 @@ def test_20_concurrent_edits_all_complete_correctly(client, model):
                           api_name="/edit") for v in strengths]
     for v, job in zip(strengths, jobs):
         _, after, _, info = job.result(timeout=120)
-        assert np.array_equal(_png(after), handlers.edit(model, None, g.latent_path, {"sefa:2": v}).after), v
+        assert np.array_equal(_png(after), edit_handlers.edit(model, None, g.latent_path, {"sefa:2": v}).after), v
         assert info == f"sefa:2 {v:+g} σ"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from demo_setup import examples, model, serving  # noqa: F401 (fixtures)
-from demos import handlers
+from demos import edit_handlers, handlers
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,7 +54,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
     docs = ROOT / "docs"
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"PK\x03\x04 not a zip")
-    first_slider = handlers.edit_sliders(model)[0]  # in the group that starts open
+    first_slider = edit_handlers.edit_sliders(model)[0]  # in the group that starts open
     slider = "#edit-" + first_slider.name.replace(":", "-")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)

@@ -8,7 +8,7 @@ import inversion
 import stylegan
 import synthetic
 from demo_setup import examples, model  # noqa: F401 (fixtures)
-from demos import handlers
+from demos import edit_handlers, handlers
 from demos.models import DemoModel, find_checkpoints
 from stylegan.images import to_uint8
 
@@ -173,32 +173,32 @@ def _catalogue(num_ws: int = 10, w_dim: int = 512) -> dict:
 def test_edit_sliders_are_labelled_in_units_and_grouped():
     from types import SimpleNamespace
 
-    specs = handlers.edit_sliders(SimpleNamespace(edits=lambda network=None: _catalogue()))
+    specs = edit_handlers.edit_sliders(SimpleNamespace(edits=lambda network=None: _catalogue()))
     assert [s.name for s in specs] == ["dge:yaw", "interfacegan:yaw", "dge:smile", "ganspace:0"]  # attributes first
     assert [s.label for s in specs] == ["yaw (°)", "yaw (°, interfacegan)", "smile (0-1)", "ganspace:0 (σ)"]
-    assert [s.group for s in specs] == [handlers.CALIBRATED] * 3 + ["GANSpace components (σ)"]
+    assert [s.group for s in specs] == [edit_handlers.CALIBRATED] * 3 + ["GANSpace components (σ)"]
     assert (specs[0].minimum, specs[0].maximum, specs[0].step) == (-31.0, 29.0, 0.1)
     assert (specs[2].minimum, specs[2].maximum) == (0.0, 0.9) and specs[3].step == 0.01  # ranges hold 0
 
 
 def test_strengths_accept_a_bare_attribute_as_sgt_edit_does():
     catalogue = _catalogue()
-    assert handlers.parse_strengths('{"yaw": 15, "ganspace:0": -1}', catalogue) == {"dge:yaw": 15.0,
+    assert edit_handlers.parse_strengths('{"yaw": 15, "ganspace:0": -1}', catalogue) == {"dge:yaw": 15.0,
                                                                                       "ganspace:0": -1.0}
     with pytest.raises(ValueError, match="dge:yaw is given twice"):
-        handlers.parse_strengths({"yaw": 1, "dge:yaw": 2}, catalogue)
+        edit_handlers.parse_strengths({"yaw": 1, "dge:yaw": 2}, catalogue)
     with pytest.raises(ValueError, match=r"strength of dge:yaw = 40 is outside its range \[-31, 29\] \(°\)"):
-        handlers.parse_strengths({"yaw": 40}, catalogue)
+        edit_handlers.parse_strengths({"yaw": 40}, catalogue)
 
 
 def test_edit_sliders_of_the_shipped_network(model):
-    specs = handlers.edit_sliders(model)
+    specs = edit_handlers.edit_sliders(model)
     assert {s.name for s in specs} == set(model.edits()) and {"sefa:0", "ganspace:0"} <= {s.name for s in specs}
     sefa = next(s for s in specs if s.name == "sefa:0")
     assert sefa.label == "sefa:0 (σ)" and (sefa.minimum, sefa.maximum) == (-3.0, 3.0)
-    calibrated = [s.group == handlers.CALIBRATED for s in specs]
+    calibrated = [s.group == edit_handlers.CALIBRATED for s in specs]
     assert calibrated == sorted(calibrated, reverse=True)  # calibrated ones (if any are registered) first
-    assert handlers.reset_strengths(model) == {s.name: 0.0 for s in specs}
+    assert edit_handlers.reset_strengths(model) == {s.name: 0.0 for s in specs}
 
 
 def test_edit_renders_before_and_after_through_edits_render(model):
@@ -206,10 +206,10 @@ def test_edit_renders_before_and_after_through_edits_render(model):
 
     G = model.get().G
     g = handlers.generate(model, None, 3, 0.7)
-    r0 = handlers.edit(model, None, g.latent_path, {})
+    r0 = edit_handlers.edit(model, None, g.latent_path, {})
     assert np.array_equal(r0.before, g.image) and np.array_equal(r0.after, g.image) and r0.pasted is None
-    assert np.array_equal(handlers.edit(model, None, g.latent_path, '{"sefa:0": 0}').after, g.image)
-    r = handlers.edit(model, None, g.latent_path, '{"sefa:0": 2, "ganspace:1": -1.5}')
+    assert np.array_equal(edit_handlers.edit(model, None, g.latent_path, '{"sefa:0": 0}').after, g.image)
+    r = edit_handlers.edit(model, None, g.latent_path, '{"sefa:0": 2, "ganspace:1": -1.5}')
     catalogue = model.edits()
     with torch.no_grad():
         truth = edits.render(G, stylegan.load_ws(g.latent_path).ws, [(catalogue["sefa:0"], 2.0),
@@ -220,7 +220,7 @@ def test_edit_renders_before_and_after_through_edits_render(model):
 
 def test_edit_keeps_the_latents_noise_maps(model):
     g = handlers.generate(model, None, 4, 0.7, "random")
-    assert np.array_equal(handlers.edit(model, None, g.latent_path).before, g.image)
+    assert np.array_equal(edit_handlers.edit(model, None, g.latent_path).before, g.image)
 
 
 @pytest.mark.parametrize("strengths, message", [
@@ -234,32 +234,32 @@ def test_edit_keeps_the_latents_noise_maps(model):
 def test_edit_bad_strengths(model, strengths, message):
     g = handlers.generate(model, None, 0)
     with pytest.raises(ValueError, match=message):
-        handlers.edit(model, None, g.latent_path, strengths)
+        edit_handlers.edit(model, None, g.latent_path, strengths)
 
 
 def test_edit_bad_latents_are_the_library_error(model, tmp_path, tiny_G):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(stylegan.LatentFileError, match="bad.npz: not a readable .npz latent file"):
-        handlers.edit(model, None, bad, {"sefa:0": 1})
+        edit_handlers.edit(model, None, bad, {"sefa:0": 1})
     other = stylegan.save_ws(tmp_path / "other.npz", torch.zeros(1, tiny_G.num_ws, tiny_G.w_dim))
     with pytest.raises(stylegan.LatentFileError, match="other.npz: .*made for another generator"):
-        handlers.edit(model, None, other, {})
+        edit_handlers.edit(model, None, other, {})
     with pytest.raises(ValueError, match="no latent"):
-        handlers.edit(model, None, None, {})
+        edit_handlers.edit(model, None, None, {})
 
 
 def test_edit_of_an_inverted_photo_is_pasted_back(model, examples):
     astronaut = examples[-1]
     inv = handlers.invert(model, None, astronaut, paste=True, steps=1)
     assert stylegan.load_ws(inv.latent_path).metadata["alignment"]["source"] == "astronaut.png"
-    r = handlers.edit(model, None, inv.latent_path, {"sefa:1": 2.0}, photo=astronaut)
+    r = edit_handlers.edit(model, None, inv.latent_path, {"sefa:1": 2.0}, photo=astronaut)
     photo = np.asarray(Image.open(astronaut))
     assert r.pasted.shape == photo.shape and not np.array_equal(r.pasted, inv.pasted)
-    assert np.array_equal(handlers.edit(model, None, inv.latent_path, {}, photo=astronaut).pasted, inv.pasted)
-    assert handlers.edit(model, None, inv.latent_path, {"sefa:1": 2.0}).pasted is None  # no photo given
+    assert np.array_equal(edit_handlers.edit(model, None, inv.latent_path, {}, photo=astronaut).pasted, inv.pasted)
+    assert edit_handlers.edit(model, None, inv.latent_path, {"sefa:1": 2.0}).pasted is None  # no photo given
     with pytest.raises(ValueError, match="synthetic_head_1.png is 256x256 but the face was aligned from a 512x512"):
-        handlers.edit(model, None, inv.latent_path, {}, photo=examples[0])
+        edit_handlers.edit(model, None, inv.latent_path, {}, photo=examples[0])
 
 
 def test_a_newly_registered_calibrated_edit_gets_its_slider(tmp_path):
@@ -279,11 +279,11 @@ def test_a_newly_registered_calibrated_edit_gets_its_slider(tmp_path):
     registry.register("edit", "test_roll", roll.save(tmp_path / "test_roll"))
     m = DemoModel("synthheads", G=G)
     try:
-        spec = next(s for s in handlers.edit_sliders(m) if s.name == "test:roll")  # no shipped roll edit
+        spec = next(s for s in edit_handlers.edit_sliders(m) if s.name == "test:roll")  # no shipped roll edit
         assert (spec.name, spec.label, spec.group, spec.minimum, spec.maximum) == (
-            "test:roll", "roll (°)", handlers.CALIBRATED, -30.0, 30.0)
+            "test:roll", "roll (°)", edit_handlers.CALIBRATED, -30.0, 30.0)
         g = handlers.generate(m, None, 1)
-        r = handlers.edit(m, None, g.latent_path, '{"roll": 10}')
+        r = edit_handlers.edit(m, None, g.latent_path, '{"roll": 10}')
         assert r.info == "test:roll +10 °" and not np.array_equal(r.after, r.before)
         app = build(m)  # built, not launched
         sliders = [b for b in app.blocks.values() if isinstance(b, gr.Slider) and b.elem_id == "edit-test-roll"]
