@@ -164,6 +164,7 @@ def build(G: Any, attribute: str, heads: int = 20, frames: int = 3, path: str | 
     import torch.distributed as dist
 
     from stylegan import fingerprint
+    from stylegan.train import rank_file, rank_world
 
     attr = get(attribute)
     if steps is None:
@@ -177,9 +178,9 @@ def build(G: Any, attribute: str, heads: int = 20, frames: int = 3, path: str | 
                          f"got {heads}")
     values = frame_values(attr, frames, span)
     fp = fingerprint(G)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    rank, world = rank_world()
     mine = list(range(rank, heads, world))
-    part = None if path is None else (Path(path) if world == 1 else Path(f"{path}.rank{rank}"))
+    part = None if path is None else rank_file(path)
     done: dict[int, tuple] = {}
     settings: dict[str, Any] = {}
     if part is not None and part.exists():

@@ -106,12 +106,6 @@ def load(path: str | os.PathLike, G: Any = None) -> SwapTrainData:
     return d
 
 
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-
 def head_params(h: int, seed: int) -> Any:
     """The `HeadParams` of training head `h`."""
     from synthetic import sample_params
@@ -173,6 +167,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     import torch.distributed as dist
 
     from stylegan import fingerprint
+    from stylegan.train import rank_file, rank_world
     from synthetic import render, swap_truth
 
     from .evaluate import PROTOCOL_SEED
@@ -184,8 +179,8 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     res, fp = int(G.img_resolution), fingerprint(G)
     meta = {"generator": fp, "seed": int(seed), "heads": int(heads), "pairs": int(pairs), "resolution": res,
             "project_kw": {k: v for k, v in project_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
-    rank, world = _rank_world()
-    part = None if path is None else (Path(path) if world == 1 else Path(f"{path}.rank{rank}"))
+    rank, world = rank_world()
+    part = None if path is None else rank_file(path)
     ij = pair_indices(heads, pairs, seed)
     done: dict[int, tuple] = {}
     truths: dict[int, tuple] = {}

@@ -70,12 +70,6 @@ class SwapTrainConfig:
     save_every: int = 200
 
 
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-
 def _u8(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
@@ -134,10 +128,11 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
     import torch.distributed as dist
 
     from inversion.losses import make_loss
+    from stylegan.train import rank_world
 
     from .latent import lcr
 
-    rank, world = _rank_world()
+    rank, world = rank_world()
     method = config.method
     net = new_network(G, data, method, "ftm" if base is not None else "lcr")
     if init is not None:

@@ -17,7 +17,8 @@ Other trainers build on the same pieces::
 """
 from stylegan.train.config import TrainConfig
 from stylegan.train.dataset import ImageDataset
-from stylegan.train.distributed import DistInfo, all_mean, close_distributed, init_distributed, wrap_ddp
+from stylegan.train.distributed import (DistInfo, all_mean, close_distributed, init_distributed, rank_file, rank_world,
+                                        wrap_ddp)
 from stylegan.train.ema import ema_beta, update_ema
 from stylegan.train.loop import train
 from stylegan.train.mixing import mix_styles, mixing_cutoff, sample_ws
@@ -25,6 +26,6 @@ from stylegan.train.mixing import mix_styles, mixing_cutoff, sample_ws
 __all__ = [
     "TrainConfig", "ImageDataset", "train", "update_ema", "ema_beta",
     # for every trainer (generator, encoder, Delta-GAN, swap): torchrun / DDP set-up and style mixing
-    "DistInfo", "init_distributed", "close_distributed", "wrap_ddp", "all_mean",
+    "DistInfo", "init_distributed", "close_distributed", "wrap_ddp", "all_mean", "rank_world", "rank_file",
     "mixing_cutoff", "mix_styles", "sample_ws",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -40,6 +41,18 @@ def init_distributed(device: str = "auto") -> DistInfo:
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
         return DistInfo(dist.get_rank(), world_size, local_rank, dev, owns_group=True)
     return DistInfo(0, 1, 0, dev, owns_group=False)
+
+
+def rank_world() -> tuple[int, int]:
+    """`(rank, world size)` of the current process group, `(0, 1)` without one."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def rank_file(path: str | os.PathLike) -> Path:
+    """Where this rank keeps its share of a resumable file: `path` itself in one process, `path.rank{r}` under
+    torchrun (the ranks then merge their parts; the data builders of Delta-GAN and swap training do)."""
+    rank, world = rank_world()
+    return Path(path) if world == 1 else Path(f"{path}.rank{rank}")
 
 
 def close_distributed(info: DistInfo) -> None:
