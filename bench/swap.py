@@ -23,7 +23,6 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE.parent)]
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import stylegan  # noqa: E402
 from edits.swap import evaluate as ev  # noqa: E402
@@ -91,7 +90,7 @@ def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3
         x = col * cell + (0 if col == 0 else 6 * ((col - 1) // (1 + len(methods)) + 1))
         draw.text((x + 3, 4), text, fill="black")
 
-    from stylegan.images import to_uint8
+    from stylegan.images import from_uint8, to_uint8
 
     draw.text((3, 4), "row: attribute", fill="black")
     draw.text((3, 18), "top: identity", fill="black")
@@ -105,7 +104,7 @@ def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3
     for row, j in enumerate(atts, start=1):
         put(data.att_images[j], 0, row)
         noise = {k: v[j] for k, v in data.att_noise.items()}
-        att_img = torch.from_numpy(data.att_images[j:j + 1].copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
+        att_img = from_uint8(data.att_images[j:j + 1])
         for a, i in enumerate(ids):
             base = 1 + a * (1 + len(methods))
             put(data.truth[i, j], base, row)

@@ -7,6 +7,7 @@ of its hair and background), or G's constant noise when the attribute is a bare 
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,31 +33,51 @@ class SwapUntrainedError(ValueError):
 NETWORK_CLASSES = {"ftm": "TransferNet", "blend": "BlendNet"}
 
 
-def find_network(G: Any, method: str) -> torch.nn.Module | None:
-    """The registered `method` network made for G (user-registered ones first), on G's device; None if none."""
+def _entry_path(G: Any, method: str) -> Path | None:
+    """The folder of the registered `method` network made for G (user-registered ones first), or None."""
     from sgtcore import modelio, registry
     from stylegan import fingerprint
 
     want = NETWORK_CLASSES[method]
     for entry in registry.entries("swap", generator=fingerprint(G)):
         if modelio.read_config(entry.path).get("class_name") == want:
-            return modelio.load(entry.path, expect=want, generator=G, device=G.w_avg.device)
+            return Path(entry.path)
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _load_network(path: str, stamp: tuple[int, int], want: str, G: Any) -> torch.nn.Module:
+    """Read a network folder once (`stamp`: the weights' mtime and size, so a rewritten folder is read again):
+    a demo request or a folder of photo pairs then reuses it (eval mode, no grad)."""
+    from sgtcore import modelio
+
+    return modelio.load(path, expect=want, generator=G, device=G.w_avg.device)
+
+
+def find_network(G: Any, method: str) -> torch.nn.Module | None:
+    """The registered `method` network made for G (user-registered ones first), on G's device; None if none."""
+    path = _entry_path(G, method)
+    if path is None:
+        return None
+    st = (path / "model.safetensors").stat() if (path / "model.safetensors").exists() else path.stat()
+    return _load_network(str(path), (st.st_mtime_ns, st.st_size), NETWORK_CLASSES[method], G)
 
 
 def check_method(method: str, G: Any = None) -> str:
     """`method` if it can run: ValueError for an unknown one; with `G`, `SwapUntrainedError` when ftm/blend
     has no trained network for that generator (blend trained on FTM codes needs the FTM network too)."""
+    from sgtcore import modelio
+
     if method not in METHODS:
         raise ValueError(f"unknown swap method {method!r}; choose one of {', '.join(METHODS)}")
     if G is not None and method != "lcr":
-        net = find_network(G, method)
-        if net is None:
+        path = _entry_path(G, method)  # read the config only: Swapper loads the weights
+        if path is None:
             raise SwapUntrainedError(
                 f"swap method {method!r} is not trained for this generator: train its network with `sgt train-swap "
                 f"--method {method} --network ... --out DIR`, then pass --swap-net DIR (Python: "
                 "sgtcore.registry.register('swap', NAME, DIR)); method 'lcr' needs no weights and works now")
-        if method == "blend" and net.config.base == "ftm":
+        if method == "blend" and modelio.read_config(path).get("config", {}).get("base") == "ftm":
             check_method("ftm", G)
     return method
 

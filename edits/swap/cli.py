@@ -303,8 +303,9 @@ def _register_nets(paths: tuple[Path, ...], G: object) -> None:
 
     for k, p in enumerate(paths):
         try:
-            modelio.check_generator(modelio.read_config(p), G, p)
-            kind = modelio.read_config(p).get("class_name")
+            config = modelio.read_config(p)
+            modelio.check_generator(config, G, p)
+            kind = config.get("class_name")
         except (ValueError, CheckpointError, FileNotFoundError) as exc:
             raise click.BadParameter(" ".join(str(exc).split()), param_hint="--swap-net") from None
         if kind not in NETWORK_CLASSES.values():

@@ -131,6 +131,14 @@ def _invert(G: Any, image: np.ndarray, project_kw: dict) -> tuple[torch.Tensor, 
     return r.ws.detach()[0], {k: v.detach().reshape(v.shape[-2:]) for k, v in r.noise.items()}
 
 
+def _absorb(d: SwapTrainData, done: dict[int, tuple], truths: dict[int, tuple]) -> None:
+    """Take the heads and truths of a saved (part) file into `done` / `truths`, keyed by head and pair number."""
+    for n, h in enumerate(d.meta["head_ids"]):
+        done[h] = (d.images[n], d.ws[n], {k: v[n] for k, v in d.noise.items()}, d.masks[n], d.landmarks[n])
+    for n, p in enumerate(d.meta["pair_ids"]):
+        truths[p] = (d.truth[n], d.truth_masks[n])
+
+
 def _assemble(done: dict[int, tuple], truths: dict[int, tuple], ij: np.ndarray, res: int, meta: dict) -> SwapTrainData:
     ids = sorted(done)
     noise_keys = list(done[ids[0]][2]) if ids else []
@@ -190,11 +198,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
         except ValueError:
             old = None
         if old is not None and all(old.meta.get(k) == v for k, v in meta.items()):
-            for n, h in enumerate(old.meta["head_ids"]):
-                done[h] = (old.images[n], old.ws[n], {k: v[n] for k, v in old.noise.items()}, old.masks[n],
-                           old.landmarks[n])
-            for n, p in enumerate(old.meta["pair_ids"]):
-                truths[p] = (old.truth[n], old.truth_masks[n])
+            _absorb(old, done, truths)
     mine = [h for h in range(rank, heads, world) if h not in done]
     for n, h in enumerate(tqdm(mine, desc="invert training heads", unit="head", disable=not (progress and rank == 0))):
         r = render(head_params(h, seed), res)
@@ -215,12 +219,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
             raise ValueError("building under torchrun needs a data path (the ranks meet through their files)")
         dist.barrier()
         for r in range(world):
-            other = load(f"{path}.rank{r}", G)
-            for n, h in enumerate(other.meta["head_ids"]):
-                done[h] = (other.images[n], other.ws[n], {k: v[n] for k, v in other.noise.items()}, other.masks[n],
-                           other.landmarks[n])
-            for n, p in enumerate(other.meta["pair_ids"]):
-                truths[p] = (other.truth[n], other.truth_masks[n])
+            _absorb(load(f"{path}.rank{r}", G), done, truths)
         data = _assemble(done, truths, ij, res, meta)
         if rank == 0:
             data.save(path)
@@ -254,9 +253,6 @@ def merge(parts: list[SwapTrainData]) -> SwapTrainData:
          "parts": [{k: v for k, v in d.meta.items() if k not in ("head_ids", "pair_ids", "files")} for d in parts]})
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
 def from_folder(G: Any, folder: str | os.PathLike, path: str | os.PathLike | None = None, *, save_every: int = 10,
                 progress: bool = True, **prepare_kw: Any) -> SwapTrainData:
     """A user's photo folder as training heads (no truth): each photo aligned and inverted (`swap.prepare`).
@@ -278,11 +274,12 @@ def from_folder(G: Any, folder: str | os.PathLike, path: str | os.PathLike | Non
     from stylegan import fingerprint
 
     from .api import prepare
+    from .real_eval import list_photos
 
     folder = Path(folder)
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-    if not files:
-        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of photos")
+    files = list_photos(folder)  # ValueError when it holds no images
     res, fp = int(G.img_resolution), fingerprint(G)
     meta = {"generator": fp, "folder": str(folder), "resolution": res,
             "prepare_kw": {k: v for k, v in prepare_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
@@ -330,5 +327,5 @@ def _folder_data(done: dict[int, tuple], names: list[str], res: int, meta: dict)
     return d
 
 
-__all__ = ["FORMAT", "IMAGE_SUFFIXES", "SwapTrainData", "build", "from_folder", "load", "merge", "head_params",
+__all__ = ["FORMAT", "SwapTrainData", "build", "from_folder", "load", "merge", "head_params",
            "pair_indices"]

@@ -70,10 +70,6 @@ class SwapTrainConfig:
     save_every: int = 200
 
 
-def _u8(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def new_network(G: Any, data: SwapTrainData, method: str, base: str = "ftm") -> torch.nn.Module:
     """A fresh network for `method`, sized for G (FTM's code normalisation from the data's codes)."""
     if method == "ftm":
@@ -128,6 +124,7 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
     import torch.distributed as dist
 
     from inversion.losses import make_loss
+    from stylegan.images import from_uint8
     from stylegan.train import rank_world
 
     from .latent import lcr
@@ -170,13 +167,13 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
             id_ws = id_ws + config.noise * spread * torch.randn_like(id_ws)
             att_ws = att_ws + config.noise * spread * torch.randn_like(att_ws)
         noise = {k: v[j] for k, v in data.noise.items()} or None
-        att_img = _u8(data.images[j])
+        att_img = from_uint8(data.images[j])
         if data.synthetic:
-            target = _u8(data.truth[p])
+            target = from_uint8(data.truth[p])
             region = torch.from_numpy(data.truth_masks[p] | data.masks[j]).float()[:, None]
         else:
             self_swap = torch.from_numpy(i == j)
-            target = _u8(data.images[i])
+            target = from_uint8(data.images[i])
             region = face_masks[j]
         if method == "ftm":
             img = G.synthesis(model(id_ws, att_ws), noise=noise)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -64,7 +65,9 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
     import torch.distributed as dist
 
     from sgtcore import modelio
+    from sgtcore.errors import CheckpointError
     from stylegan.cli_network import load_network
+    from stylegan.train import rank_world
 
     from . import data as swap_data
     from .api import find_network
@@ -77,40 +80,39 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
     D = load_network(network, "discriminator", required=False)
     data_path = data_path or out.with_name(out.name + "_data.npz")
     kw = {} if invert_steps is None else {"steps": int(invert_steps)}
+    rank, world = rank_world()
     try:
-        if photos is not None:
-            rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-            data = swap_data.from_folder(G, photos, data_path, **kw) if rank0 else None
-            if not rank0 or dist.is_initialized():
-                dist.barrier()  # rank 0 inverts the photos; the others read its file
-            data = data if rank0 else swap_data.load(data_path, G)
-        else:
-            data = swap_data.build(G, heads, pairs, data_path, seed=seed, **kw)
-        if extra_data:
-            data = swap_data.merge([data, *(swap_data.load(p, G) for p in extra_data)])
+        # the networks first: a --ftm or --init-from made for another generator stops before any inversion
         base = init = None
         if method == "blend":
             base = modelio.load(ftm_dir, expect="TransferNet", generator=G) if ftm_dir else find_network(G, "ftm")
         if init_from is not None:
             init = modelio.load(init_from, expect=("TransferNet", "BlendNet"), generator=G)
-    except ValueError as exc:
+        if photos is not None:
+            data = swap_data.from_folder(G, photos, data_path, **kw) if rank == 0 else None
+            if world > 1:
+                dist.barrier()  # rank 0 inverts the photos; the others read its file
+            data = data if rank == 0 else swap_data.load(data_path, G)
+        else:
+            data = swap_data.build(G, heads, pairs, data_path, seed=seed, **kw)
+        if extra_data:
+            data = swap_data.merge([data, *(swap_data.load(p, G) for p in extra_data)])
+    except (ValueError, CheckpointError, FileNotFoundError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
     cfg = SwapTrainConfig(method=method, seed=seed, **{k: v for k, v in
                           (("steps", steps), ("batch", batch), ("id_weight", id_weight)) if v is not None})
     net = train(G, data, cfg, out.with_name(out.name + "_log"), D=D, base=base, init=init, resume=not no_resume)
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+    if rank != 0:
         return
     args = ["--method", method, "--network", str(network), "--seed", str(seed)] + \
         (["--photos", str(photos)] if photos else ["--heads", str(heads), "--pairs", str(pairs)]) + \
         [x for p in extra_data for x in ("--extra-data", Path(p).name)] + \
         [x for k, v in (("--steps", steps), ("--batch", batch), ("--id-weight", id_weight),
                         ("--invert-steps", invert_steps)) if v is not None for x in (k, str(v))]
-    from dataclasses import asdict
-
     meta = {"network": str(network), "command": "sgt train-swap " + shlex.join(args), "train": asdict(cfg),
             "data": {k: v for k, v in data.meta.items() if k not in ("head_ids", "pair_ids", "files")},
             "train_seconds": round(getattr(net, "train_seconds", 0.0), 1),
-            "ranks": dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1}
+            "ranks": world}
     path = modelio.save(net, out, generator=G, half=True, metadata=meta)
     click.echo(f"{method}: trained on {data.heads} {'photos' if photos else 'heads'}"
                f"{'' if photos else f', {len(data.pairs)} pairs with exact truth'} -> {path}\n"

@@ -356,7 +356,7 @@ def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch
 
     g = handlers.generate(model, None, 0).latent_path
     with monkeypatch.context() as m:  # a network without trained swap weights
-        m.setattr("edits.swap.api.find_network", lambda G, method: None)
+        m.setattr("edits.swap.api._entry_path", lambda G, method: None)
         for method in ("ftm", "blend"):
             with pytest.raises(SwapUntrainedError, match=f"swap method '{method}' is not trained .*'lcr' needs no"):
                 swap_handlers.swap(model, None, g, g, method)

@@ -220,6 +220,10 @@ def test_registry_cli_and_errors(tmp_path, tiny_G):
                               "--outdir", str(tmp_path / "o2")])
     assert res.exit_code != 0 and "Traceback" not in res.output and "--swap-net" in res.output
     assert not (tmp_path / "o2").exists()
+    res = runner.invoke(sgt, ["train-swap", "--method", "blend", "--network", str(other), "--photos", str(photos),
+                              "--ftm", str(out), "--out", str(tmp_path / "b2")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and "made for generator" in res.output, res.output
+    assert not (tmp_path / "b2_data.npz").exists()  # refused before any photo was inverted
     res = runner.invoke(sgt, ["train-swap", "--method", "lcr", "--network", str(G_dir), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "Invalid value for '--method'" in res.output
     for entry in registry.entries("swap"):
@@ -253,6 +257,16 @@ def test_blend_with_a_user_mask_and_bad_masks(tmp_path, tiny_G):
     modelio.save(new_network(tiny_G, empty, "blend", "lcr"), tmp_path / "blend", generator=tiny_G)
     registry.register("swap", "test-user-mask-blend", tmp_path / "blend")
     try:
+        from edits.swap import find_network
+
+        first = find_network(tiny_G, "blend")
+        assert find_network(tiny_G, "blend") is first  # read once, reused by later swaps
+        retrained = new_network(tiny_G, empty, "blend", "lcr")
+        with torch.no_grad():
+            retrained.m_out.bias.fill_(3.0)
+        modelio.save(retrained, tmp_path / "blend", generator=tiny_G)  # a rewritten folder is read again
+        again = find_network(tiny_G, "blend")
+        assert again is not first and float(again.m_out.bias[0]) == 3.0
         with torch.no_grad():
             att = tiny_G.synthesis(b)
         r = swap(a, b, "blend", tiny_G, mask=np.zeros((32, 32)))  # nothing of the face: the attribute's render
