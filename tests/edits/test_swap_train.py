@@ -199,6 +199,10 @@ def test_registry_cli_and_errors(tmp_path, tiny_G):
                               "--out", str(out), "--steps", "2", "--batch", "2", "--invert-steps", "1"])
     assert res.exit_code == 0, res.output
     assert modelio.read_config(out)["class_name"] == "TransferNet" and (tmp_path / "ftm_data.npz").exists()
+    res = runner.invoke(sgt, ["train-swap", "--method", "ftm", "--network", str(G_dir), "--photos", str(photos),
+                              "--out", str(tmp_path / "ftm2"), "--steps", "1", "--batch", "2", "--invert-steps", "1",
+                              "--extra-data", str(tmp_path / "ftm_data.npz")])
+    assert res.exit_code == 0 and "trained on 4 photos" in res.output, res.output  # 2 + the 2 of the extra file
     res = runner.invoke(sgt, ["swap", "--identity", str(photos / "0.png"), "--attribute", str(photos / "1.png"),
                               "--network", str(G_dir), "--method", "ftm", "--swap-net", str(out), "--steps", "1",
                               "--outdir", str(tmp_path / "o")])
