@@ -31,7 +31,9 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, int64_t dim, int64_t ac
     int threads = 256;
     int blocks = (int)std::min<int64_t>((n + threads - 1) / threads, 65535);
     if (n == 0) return y;
-    AT_DISPATCH_FLOATING_TYPES_AND_HALF(x.scalar_type(), "bias_act", [&] {
+    // bf16 too: training runs under bf16 autocast on CUDA (stylegan/train, amp=True), so every op sees it.
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "bias_act",
+                                    [&] {
         bias_act_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
             x.data_ptr<scalar_t>(), size_b ? bb.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>(), n, step_b,
             size_b, (int)act, (float)alpha, (float)gain, (float)clamp);

@@ -50,7 +50,9 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t upx, int64_t u
     int64_t total = (int64_t)n * c * oh * ow;
     int threads = 256;
     int blocks = (int)std::min<int64_t>((total + threads - 1) / threads, 65535);
-    AT_DISPATCH_FLOATING_TYPES_AND_HALF(x.scalar_type(), "upfirdn2d", [&] {
+    // bf16 too: training runs under bf16 autocast on CUDA (stylegan/train, amp=True), so every op sees it.
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "upfirdn2d",
+                                    [&] {
         upfirdn2d_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
             x.data_ptr<scalar_t>(), ff.data_ptr<float>(), y.data_ptr<scalar_t>(), n * c, ih, iw, oh, ow, fh, fw,
             upx, upy, downx, downy, padx0, pady0, flip, (float)gain);
