@@ -31,7 +31,8 @@ class Network:
         name: the name the UI shows.
         G: the generator (eval mode).
         D: its discriminator when the checkpoint has one (for projection's D-feature loss), else None.
-        encoder: the encoder registered for G (projection's start), or None.
+        encoder: the encoder registered for G (projection's start), else the one stored in the checkpoint
+            (pSp / e4e / ReStyle files hold encoder and generator), or None.
         loss: the reconstruction loss `inversion.project` would build by default, built once.
         synthetic: trained on our synthetic CGI heads (a shipped generator), not on photos.
     """
@@ -122,6 +123,11 @@ class DemoModel:
         except (stylegan.CheckpointError, OSError, KeyError):
             D = None  # optional: the loss falls back to pixels + MS-SSIM
         encoder = find_encoder(G)
+        if encoder is None and Path(source).is_file():  # a pSp / e4e / ReStyle file holds its encoder too
+            from inversion import formats
+
+            if formats.holds_encoder(source):
+                encoder = formats.load(source, G=G, device=self.device)
         net = Network(name, G, D, encoder, make_loss("auto", D=D), is_synthetic(G))
         warm_up(net)
         return net

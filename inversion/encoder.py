@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -24,6 +25,9 @@ from sgtcore import modelio, registry
 from sgtcore.errors import ArchitectureMismatchError
 from stylegan import Generator, fingerprint
 from stylegan.utils import assert_shape
+
+if TYPE_CHECKING:
+    from .formats import ForeignEncoder
 
 _REMAKE = "train one for this generator with `sgt train-encoder --network ...`"
 
@@ -140,11 +144,13 @@ def save_encoder(encoder: Encoder, directory: str | os.PathLike, metadata: dict 
 
 
 def load_encoder(directory: str | os.PathLike, G: Generator | None = None,
-                 device: str | torch.device = "cpu") -> Encoder:
-    """Load an encoder written by `save_encoder` (or in the first, pre-`format` layout), in eval mode.
+                 device: str | torch.device = "cpu") -> Encoder | ForeignEncoder:
+    """Load an encoder written by `save_encoder` (or in the first, pre-`format` layout), or a pSp / e4e /
+    ReStyle checkpoint file (`inversion.formats.load`: same call, ws `[N, num_ws, w_dim]`), in eval mode.
 
     Args:
-        directory: the encoder folder, or a registered encoder name (`sgtcore.registry.names('encoder')`).
+        directory: the encoder folder, a registered encoder name (`sgtcore.registry.names('encoder')`), or a
+            pSp / e4e / ReStyle `.pt` file as their repositories save it.
         G: if given, check that the encoder fits it (resolution, num_ws, w_dim, recorded fingerprint, w_avg).
         device: where to put it.
 
@@ -162,6 +168,10 @@ def load_encoder(directory: str | os.PathLike, G: Generator | None = None,
                 f"{directory}: no such folder (resolved to {directory.absolute()} from the working directory "
                 f"{Path.cwd()}); load a shipped or registered encoder by name instead "
                 f"({', '.join(registry.names('encoder')) or 'none registered'}), or use find_encoder(G)")
+    if directory.is_file():  # a pSp / e4e / ReStyle checkpoint (inversion.formats, docs/formats_encoders.md)
+        from .formats import load as load_foreign
+
+        return load_foreign(directory, G=G, device=device)
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"{directory}: no config.json; train an encoder with `sgt train-encoder`")
     if G is not None:  # sizes first: the clearest message, before any weights are read

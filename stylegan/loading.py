@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from sgtcore import registry
+from sgtcore import artefacts, registry
 from stylegan.discriminator import Discriminator
 from stylegan.formats import nvlabs, rosinality, tf_legacy
 from stylegan.formats.errors import (
@@ -15,7 +15,7 @@ from stylegan.formats.errors import (
 )
 from stylegan.formats.infer import build_discriminator, build_generator
 from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained, read_config
-from stylegan.formats.safe_pickle import PersistentStub, TFNetworkStub, safe_load_pickle
+from stylegan.formats.safe_pickle import PersistentStub, TFNetworkStub, safe_load_pickle, safe_torch_load
 from stylegan.generator import Generator
 
 # The shipped generators (found by `sgtcore.registry`, which scans this folder).
@@ -42,22 +42,23 @@ def _resolve(source: str | Path) -> Path:
     return path
 
 
-def _read_torch_file(path: Path) -> dict:
-    """A rosinality file is a torch zip whose pickle may name `argparse.Namespace` (training
-    snapshots keep `args`): weights_only=True with only that class allowed reads it safely."""
-    import argparse
-
+def _read_torch_file(path: Path, mmap: bool = False) -> dict:
+    """A torch file (rosinality `.pt`, pSp/e4e/ReStyle checkpoints, zip or legacy) read by the restricted
+    unpickler (`safe_pickle.safe_torch_load`): tensors, plain containers, `argparse.Namespace` (training
+    snapshots keep `args`, encoders `opts`) and pure paths; nothing else is importable. `mmap`: map a
+    zip file's tensors instead of reading them all."""
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+        return safe_torch_load(path, mmap=mmap)
+    except UnsafeCheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        if "Unsupported global" in msg or "not an allowed global" in msg or "GLOBAL" in msg:
-            raise UnsafeCheckpointError(f"{path}: refusing to load — the file asks for code beyond tensors and "
-                                        f"plain containers ({msg.splitlines()[0][:200]})") from exc
-        raise CorruptCheckpointError(f"{path}: damaged torch file ({msg[:200]})") from exc
+        raise CorruptCheckpointError(f"{path}: damaged torch file ({str(exc)[:200]})") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptCheckpointError(f"{path}: truncated or damaged torch file ({str(exc)[:200]})") from exc
+
+
+# torch.save's pre-1.6 (non-zip) files start with its magic number pickled at protocol 2.
+_LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
 
 
 def _detect(path: Path) -> str:
@@ -66,9 +67,9 @@ def _detect(path: Path) -> str:
             return "ours"
         raise UnknownFormatError(f"{path}: a directory without config.json")
     with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head[:2] == b"PK":
-        return "torch"  # torch.save zip (rosinality .pt)
+        head = fh.read(len(_LEGACY_TORCH_MAGIC))
+    if head[:2] == b"PK" or head == _LEGACY_TORCH_MAGIC:
+        return "torch"  # torch.save zip (rosinality .pt), or the pre-1.6 stream format
     if head[:1] == b"\x80":
         return "pickle"  # NVlabs .pkl (protocol 2+); legacy torch.save also starts with a pickle
     if len(head) == 0:
@@ -118,8 +119,16 @@ def _load(source: str | Path, which: str, device: str | torch.device):
         return net
     if fmt == "torch":
         obj = _read_torch_file(path)
+        inner = rosinality.encoder_checkpoint_decoder(obj)
+        if inner is not None:  # a pSp / e4e / ReStyle file: its decoder (the encoder: inversion.load_encoder)
+            if which != "G":
+                raise ArchitectureMismatchError(f"{path}: a pSp/e4e/ReStyle encoder checkpoint; it holds a generator "
+                                                "(its decoder) but no image discriminator")
+            obj = inner
         if not isinstance(obj, dict) or ("g_ema" not in obj and "d" not in obj):
-            raise UnknownFormatError(f"{path}: a torch file, but not a rosinality checkpoint ({{g_ema, latent_avg}})")
+            what = artefacts.describe(obj)  # another tool's file: say what it is and where it goes
+            raise UnknownFormatError(f"{path}: a torch file, but not a rosinality checkpoint ({{g_ema, latent_avg}})"
+                                     + (f"; {what}" if what else ""))
         return _from_rosinality(obj, path, which, device)
     obj = _read_pickle(path)
     if isinstance(obj, dict) and ("g_ema" in obj or "d" in obj) and not isinstance(obj.get("G_ema"), PersistentStub):

@@ -103,7 +103,7 @@ class _Batches:
 
 def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.PathLike | None = None, *,
           D: Any = None, base: Any = None, init: torch.nn.Module | None = None, resume: bool = True,
-          oracle: Any = None, progress: bool = True) -> torch.nn.Module:
+          oracle: Any = None, identity_net: Any = None, progress: bool = True) -> torch.nn.Module:
     """Train an FTM or blend network for G on `data`; DDP when torch.distributed is initialised.
 
     Args:
@@ -116,6 +116,9 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
         base: blend: the code mixer it sits on, `(id_ws, att_ws) -> ws` (a trained TransferNet, or None for LCR).
         init: start from these weights (`--init-from`), e.g. the shipped network when fine-tuning.
         oracle: identity/landmark network (default `synthetic.oracle.load()` when a loss needs it).
+        identity_net: an identity network for the identity terms instead of the oracle's (`--identity-net`:
+            ArcFace, `inversion.identity.load_identity_net`; `distance(a, b) -> [N]` and `embed`); the
+            oracle still gives the landmarks.
         progress: tqdm bar (rank 0).
 
     Returns:
@@ -154,6 +157,8 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
         oracle = oracle_mod.load()
     if oracle is not None:
         oracle = oracle.eval().requires_grad_(False)
+    if identity_net is not None:
+        identity_net = identity_net.eval().requires_grad_(False)
     res = int(G.img_resolution)
     face_masks = None if data.synthetic else _landmark_masks(data, res)
     spread = float(data.ws.std())
@@ -186,9 +191,11 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
         if data.synthetic:
             losses["rec"] = rec(img, target).mean()
             if config.id_weight > 0:
-                losses["id"] = config.id_weight * oracle.identity_distance(img, target).mean()
+                judge = identity_net.distance if identity_net is not None else oracle.identity_distance
+                losses["id"] = config.id_weight * judge(img, target).mean()
         else:
-            losses.update(_photo_losses(img, target, self_swap, data.landmarks[j], rec, oracle, config, res))
+            losses.update(_photo_losses(img, target, self_swap, data.landmarks[j], rec, oracle, config, res,
+                                        identity_net))
         if mask is not None:
             losses["mask"] = config.mask_weight * F.binary_cross_entropy(mask.clamp(1e-5, 1 - 1e-5), region)
         loss = sum(losses.values())
@@ -221,7 +228,8 @@ def _landmark_masks(data: SwapTrainData, res: int) -> torch.Tensor:
 
 
 def _photo_losses(img: torch.Tensor, target: torch.Tensor, self_swap: torch.Tensor, landmarks: np.ndarray,
-                  rec: Any, oracle: Any, config: SwapTrainConfig, res: int) -> dict[str, torch.Tensor]:
+                  rec: Any, oracle: Any, config: SwapTrainConfig, res: int,
+                  identity_net: Any = None) -> dict[str, torch.Tensor]:
     """Losses without truth: reconstruction on self-swaps, identity and landmarks on cross pairs."""
     out = {}
     r = rec(img, target)
@@ -230,8 +238,10 @@ def _photo_losses(img: torch.Tensor, target: torch.Tensor, self_swap: torch.Tens
     if cross.any():
         pred = oracle.predict(img[cross])
         with torch.no_grad():
-            ref = oracle.predict(target[cross])["identity"]
-        out["id"] = config.photo_id_weight * (1 - (pred["identity"] * ref).sum(1)).mean()
+            ref = (identity_net.embed if identity_net is not None else
+                   lambda x: oracle.predict(x)["identity"])(target[cross])
+        emb = identity_net.embed(img[cross]) if identity_net is not None else pred["identity"]
+        out["id"] = config.photo_id_weight * (1 - (emb * ref).sum(1)).mean()
         lm = torch.from_numpy(landmarks[cross.numpy()]).float()
         ok = torch.isfinite(lm).all(dim=2).all(dim=1)
         if ok.any():

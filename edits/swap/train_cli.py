@@ -33,6 +33,9 @@ _CTX = {"show_default": True}
 @click.option("--batch", type=int, default=None, help="Pairs per step (default: the library's).")
 @click.option("--id-weight", type=float, default=None,
               help="Synthetic: weight of the oracle identity loss (default 0: the oracle is the protocol's judge).")
+@click.option("--identity-net", "identity_net", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth) for the identity terms instead of the "
+                                 "oracle's (photos; synthetic with --id-weight); landmarks stay the oracle's.")
 @click.option("--ftm", "ftm_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Blend: the FTM network whose codes it blends (default: the one registered for --network; "
                    "LCR codes when there is none).")
@@ -40,8 +43,8 @@ _CTX = {"show_default": True}
               help="Start from this network's weights (fine-tuning).")
 @click.option("--no-resume", is_flag=True, help="Start over instead of continuing OUT_log/train_state.pt.")
 @click.option("--seed", type=int, default=0, help="Seeds the synthetic heads and the training pairs.")
-def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
-               init_from, no_resume, seed):
+def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight,
+               identity_net, ftm_dir, init_from, no_resume, seed):
     """Train the --method swap network for --network and save it to --out (the one model format).
 
     \b
@@ -55,13 +58,13 @@ def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs
     info = init_distributed("cpu")  # under torchrun: the ranks share the data building and train with DDP
     try:
         _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight,
-                    ftm_dir, init_from, no_resume, seed)
+                    ftm_dir, init_from, no_resume, seed, identity_net)
     finally:
         close_distributed(info)
 
 
 def _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
-                init_from, no_resume, seed):
+                init_from, no_resume, seed, identity_net=None):
     import torch.distributed as dist
 
     from sgtcore import modelio
@@ -88,6 +91,11 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
             base = modelio.load(ftm_dir, expect="TransferNet", generator=G) if ftm_dir else find_network(G, "ftm")
         if init_from is not None:
             init = modelio.load(init_from, expect=("TransferNet", "BlendNet"), generator=G)
+        id_net = None
+        if identity_net is not None:
+            from inversion.identity import load_identity_net
+
+            id_net = load_identity_net(identity_net)
         if photos is not None:
             data = swap_data.from_folder(G, photos, data_path, **kw) if rank == 0 else None
             if world > 1:
@@ -101,14 +109,16 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
         raise click.ClickException(" ".join(str(exc).split())) from None
     cfg = SwapTrainConfig(method=method, seed=seed, **{k: v for k, v in
                           (("steps", steps), ("batch", batch), ("id_weight", id_weight)) if v is not None})
-    net = train(G, data, cfg, out.with_name(out.name + "_log"), D=D, base=base, init=init, resume=not no_resume)
+    net = train(G, data, cfg, out.with_name(out.name + "_log"), D=D, base=base, init=init, resume=not no_resume,
+                identity_net=id_net)
     if rank != 0:
         return
     args = ["--method", method, "--network", str(network), "--seed", str(seed)] + \
         (["--photos", str(photos)] if photos else ["--heads", str(heads), "--pairs", str(pairs)]) + \
         [x for p in extra_data for x in ("--extra-data", Path(p).name)] + \
         [x for k, v in (("--steps", steps), ("--batch", batch), ("--id-weight", id_weight),
-                        ("--invert-steps", invert_steps)) if v is not None for x in (k, str(v))]
+                        ("--invert-steps", invert_steps)) if v is not None for x in (k, str(v))] + \
+        (["--identity-net", Path(identity_net).name] if identity_net else [])
     meta = {"network": str(network), "command": "sgt train-swap " + shlex.join(args), "train": asdict(cfg),
             "data": {k: v for k, v in data.meta.items() if k not in ("head_ids", "pair_ids", "files")},
             "train_seconds": round(getattr(net, "train_seconds", 0.0), 1),

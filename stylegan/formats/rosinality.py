@@ -3,6 +3,7 @@ names, and the `.pt` writer that lets our models plug into e4e/pSp-style tools. 
 renaming plus reshapes (REFERENCE.md §1): the round trip is exact."""
 from __future__ import annotations
 
+import argparse
 import re
 import warnings
 from pathlib import Path
@@ -92,6 +93,25 @@ def generator_from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Ten
     if latent_avg is not None:
         out["mapping.w_avg"] = latent_avg.reshape(-1)
     return out
+
+
+def encoder_checkpoint_decoder(obj: dict) -> dict | None:
+    """The generator inside a pSp / e4e / ReStyle checkpoint (`{state_dict, opts, latent_avg?}`, their
+    `decoder.*` keys: a rosinality generator incl. `noises.noise_i`) as a rosinality `{g_ema, latent_avg}`
+    dict, or None when `obj` is not such a checkpoint. Their `latent_avg` is `[num_ws, 512]`, `[1, 512]`
+    or `[512]`, every row a copy of the generator's w_avg; absent when trained without it."""
+    sd = obj.get("state_dict") if isinstance(obj, dict) else None
+    if not isinstance(sd, dict) or not isinstance(obj.get("opts"), dict | argparse.Namespace):
+        return None
+    dec = {k[len("decoder."):]: v for k, v in sd.items() if isinstance(k, str) and k.startswith("decoder.")}
+    if not dec:
+        return None
+    la = obj.get("latent_avg")
+    if isinstance(la, torch.Tensor) and la.ndim in (1, 2) and la.numel():
+        la = la.reshape(-1, la.shape[-1])[0]
+    else:
+        la = None
+    return {"g_ema": dec, "latent_avg": la}
 
 
 def generator_to_rosinality(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -9,9 +9,13 @@ data, `EasyDict` becomes a dict, TF-era `dnnlib.tflib.network.Network` objects b
 """
 from __future__ import annotations
 
+import argparse
 import collections
 import io
+import os
+import pathlib
 import pickle
+import types
 from typing import Any
 
 import torch
@@ -174,3 +178,57 @@ class RestrictedUnpickler(pickle.Unpickler):
 def safe_load_pickle(data: bytes, source: str = "<checkpoint>") -> Any:
     """Unpickle `data` with the restricted unpickler (see module docstring)."""
     return RestrictedUnpickler(io.BytesIO(data), source=source).load()
+
+
+def _pure_path(flavour: type) -> Any:
+    # Old pSp-family files may keep pathlib paths in `opts`: rebuilt as pure paths (no file-system access),
+    # from strings only.
+    def make(*parts):
+        if not all(isinstance(p, str) for p in parts):
+            raise UnsafeCheckpointError("refusing a pathlib path built from non-strings")
+        return flavour(*parts)
+
+    return make
+
+
+# What torch files add to the allow-list: training options (`argparse.Namespace`: rosinality's `args`,
+# pSp/e4e/ReStyle `opts`) and paths inside them.
+_TORCH_FILE_EXTRA: dict[tuple[str, str], Any] = {
+    ("argparse", "Namespace"): argparse.Namespace,
+    ("pathlib", "PosixPath"): _pure_path(pathlib.PurePosixPath),
+    ("pathlib", "PurePosixPath"): _pure_path(pathlib.PurePosixPath),
+    ("pathlib", "WindowsPath"): _pure_path(pathlib.PureWindowsPath),
+    ("pathlib", "PureWindowsPath"): _pure_path(pathlib.PureWindowsPath),
+}
+
+
+class _TorchFileUnpickler(pickle.Unpickler):
+    """The restricted `find_class` inside `torch.load`; torch supplies `persistent_load` (tensor storages from
+    the zip records or the legacy stream), and storage types reach it by name only, never as code."""
+
+    find_class = RestrictedUnpickler.find_class
+
+    def __init__(self, file, source: str = "<checkpoint>", **kwargs):
+        super().__init__(file, **kwargs)
+        self.source = source
+        self.allowed = {**_numpy_allowed(), **_torch_allowed(), **_STUBS, **_TORCH_FILE_EXTRA}
+
+
+def safe_torch_load(path: str | os.PathLike, source: str | None = None, mmap: bool = False) -> Any:
+    """`torch.load(path)` (zip or legacy `torch.save` files) whose unpickler is the restricted one above,
+    plus `argparse.Namespace` and pure paths: tensors land on the CPU and nothing in the file executes.
+    `mmap` (zip files only): map the tensors instead of reading them, so a caller that needs a few of
+    them (an encoder beside a 1024 px generator) reads only those.
+
+    Raises:
+        UnsafeCheckpointError: the file names anything else. Other errors (truncated files) as torch raises them.
+    """
+    src = str(path) if source is None else source
+
+    class Unpickler(_TorchFileUnpickler):
+        def __init__(self, file, **kwargs):
+            super().__init__(file, src, **kwargs)
+
+    module = types.SimpleNamespace(__name__="stylegan.formats.safe_pickle", Unpickler=Unpickler,
+                                   load=lambda f, **kw: Unpickler(f, **kw).load())
+    return torch.load(str(path), map_location="cpu", pickle_module=module, weights_only=False, mmap=mmap)
