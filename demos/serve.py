@@ -16,7 +16,11 @@ import click
 @click.option("--network", default="synthheads", help="Default network: a registered name or a checkpoint path.")
 @click.option("--models-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder of further checkpoints offered in the UI (.pkl, .pt, model folders), e.g. FFHQ ones.")
-def demo(host: str, port: int, network: str, models_dir: Path | None) -> None:
+@click.option("--directions", multiple=True, metavar="PATH",
+              help="Edit-direction files for the --network generator (InterFaceGAN .npy, e4e .pt, GANSpace .npz; "
+                   "FILE#K@START:END picks a GANSpace component and ws rows), or a folder of them: sliders in the "
+                   "Edit tab (edits.register_directions). Repeatable.")
+def demo(host: str, port: int, network: str, models_dir: Path | None, directions: tuple[str, ...]) -> None:
     """Serve the demo (Generate, Invert, Edit, Render) at http://HOST:PORT until interrupted."""
     import torch
 
@@ -24,6 +28,15 @@ def demo(host: str, port: int, network: str, models_dir: Path | None) -> None:
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # the demo is the machine's main job
     G = load_network(network)  # a bad --network ends here with one Error: line, before gradio loads
+    if directions:  # so do direction files that are not for this G
+        import edits
+        from sgtcore.errors import CheckpointError
+
+        try:
+            added = [e for path in directions for e in edits.register_directions(path, G)]
+        except (CheckpointError, OSError, ValueError) as exc:
+            raise click.ClickException(f"--directions: {' '.join(str(exc).split())}") from None
+        click.echo(f"directions for {network}: {', '.join(e.name for e in added)}")
 
     from .app import build, launch
     from .examples import write_examples

@@ -7,6 +7,8 @@
 
 Edits are model folders of kind "edit" in the registry (`sgtcore.registry`); the shipped ones live
 in `edits/weights/` (one folder per edit, `<network>_<method>_<k>`, made by `sgt directions`).
+Direction files of other tools (InterFaceGAN `.npy`, e4e `.pt`, GANSpace `.npz`) are read by
+`edits.formats`: `import_direction(path, G)`, or `register_directions(path, G)` to list them here.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Iterable, Sequence
 from sgtcore import modelio
 
 from .base import Edit, EditModule, LinearEdit, apply_edit
+from .formats import import_direction, register_directions
 from .io import load
 from .names import METHOD_ORDER, UnknownEditError, resolve
 from . import swap  # a callable package: swap(identity, attribute, ...) is edits.swap.api.swap
@@ -30,6 +33,9 @@ modelio.register_class("BlendNet", "swap", "edits.swap.blend:BlendNet",
                        remake="train one for it with `sgt train-swap --method blend --network ...`")
 modelio.register_class("StyleEdit", "edit", "edits.stylespace:StyleEdit",
                        remake="make one for it with `sgt directions --method stylespace --network ...`")
+for _name in ("RowwiseEdit", "ComponentEdit"):
+    modelio.register_class(_name, "edit", f"edits.formats.families:{_name}",
+                           remake="import the direction file for it with `edits.import_direction(path, G)`")
 
 
 def _natural(name: str) -> tuple:
@@ -44,13 +50,15 @@ def available(G_or_name: Any) -> dict[str, Edit]:
 
     Returns:
         `{name: Edit}` in natural name order; a user-registered edit wins over a shipped one of the
-        same name.
+        same name, and a direction file registered with `register_directions` over both.
     """
     import stylegan
     from sgtcore import registry
 
+    from .formats import registered
+
     G = stylegan.load(G_or_name) if isinstance(G_or_name, str) else G_or_name
-    found: dict[str, Edit] = {}
+    found: dict[str, Edit] = registered(stylegan.fingerprint(G))
     for entry in registry.entries("edit", generator=stylegan.fingerprint(G)):
         edit = load(entry.path, G)
         found.setdefault(edit.name, edit)
@@ -129,4 +137,4 @@ def render(G: Any, ws: Any, edits: Iterable[Sequence] = (), noise_mode: str = "c
 
 
 __all__ = ["Edit", "LinearEdit", "EditModule", "apply_edit", "apply_styles", "available", "load", "render",
-           "resolve", "UnknownEditError", "METHOD_ORDER", "swap"]
+           "resolve", "UnknownEditError", "METHOD_ORDER", "swap", "import_direction", "register_directions"]

@@ -80,6 +80,24 @@ def resolve_edits(specs: list[tuple[str, float]], G: Any) -> list[tuple[Any, flo
     return out
 
 
+def resolve_directions(specs: list[tuple[str, float]], G: Any) -> list[tuple[Any, float, str]]:
+    """Each `--direction SPEC=STRENGTH` as `(Edit, strength, SPEC)` via `edits.import_direction`.
+
+    Raises:
+        click.BadParameter: a file that is not a direction for G (the message says why).
+    """
+    import edits
+    from sgtcore.errors import CheckpointError
+
+    out = []
+    for spec, strength in specs:
+        try:
+            out.append((edits.import_direction(spec, G), strength, spec))
+        except (CheckpointError, OSError, ValueError) as exc:
+            raise click.BadParameter(" ".join(str(exc).split()), param_hint="--direction") from None
+    return out
+
+
 def _invert_photo(path: Path, G: Any, network: str, do_align: bool | None, paste: bool,
                   steps: int | None = None, detector: str = "hog", upsample: int = 1) -> tuple[Any, Any, Any]:
     """Align (when `sgt project` would) and invert a photo with the library's defaults (`steps`: None = the preset's).
@@ -136,10 +154,15 @@ def _numbered(name: str, i: int, n: int) -> str:
 @click.command(context_settings={"show_default": True})
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
-@click.option("--edit", "edit_specs", multiple=True, required=True, metavar="NAME=STRENGTH",
+@click.option("--edit", "edit_specs", multiple=True, metavar="NAME=STRENGTH",
               help="An edit and its strength in the edit's unit, applied in the order given: a catalogue name "
                    "(dge:yaw, sefa:0), a bare attribute (yaw: edits.resolve picks dge, then interfacegan, then "
                    "stylespace, then others) or an edit folder. Repeatable.")
+@click.option("--direction", "direction_specs", multiple=True, metavar="FILE[#K][@START:END]=STRENGTH",
+              help="A direction file of another tool, applied after the --edit ones, in the order given: an "
+                   "InterFaceGAN *_w_boundary.npy or e4e .pt direction (strength in σ), or GANSpace component K "
+                   "of a .npz cache / e4e's ffhq_pca.pt (sets the coordinate to STRENGTH σ) on ws rows "
+                   "START..END-1 (default all). See docs/formats_directions.md. Repeatable.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes edited.png, edited_w.npz, reconstruction.png; for a photo also projected_w.npz "
                    "(and pasted.png with --paste).")
@@ -152,8 +175,8 @@ def _numbered(name: str, i: int, n: int) -> str:
               help="Photo input: dlib face detector, as `sgt align`.")
 @click.option("--upsample", default=1, type=click.IntRange(min=0),
               help="Photo input: times dlib doubles the photo before detecting, as `sgt align`.")
-def edit(source: Path, network: str, edit_specs: tuple[str, ...], outdir: Path, paste: bool,
-         do_align: bool | None, steps: int | None, detector: str, upsample: int) -> None:
+def edit(source: Path, network: str, edit_specs: tuple[str, ...], direction_specs: tuple[str, ...], outdir: Path,
+         paste: bool, do_align: bool | None, steps: int | None, detector: str, upsample: int) -> None:
     """Edit SOURCE, a latent file (.npz, from `sgt generate --save-ws` or `sgt project`) or a photo
     (aligned and inverted as `sgt project` does), and write the results to OUTDIR.
 
@@ -161,6 +184,7 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], outdir: Path, 
     Examples:
       sgt edit seed0001.npz --network synthheads --edit sefa:0=2 --outdir out
       sgt edit photo.jpg --edit yaw=+15 --edit smile=0.5 --outdir out --paste
+      sgt edit w.npz --network ffhq.pkl --direction age.pt=2 --direction 'ffhq_pca.pt#46@4:5=-2' --outdir out
     """
     import torch
 
@@ -170,7 +194,16 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], outdir: Path, 
     from stylegan.cli_network import load_network
 
     # 1. Everything that can be checked without the network or the input.
+    if not edit_specs and not direction_specs:
+        raise click.UsageError("give at least one --edit NAME=STRENGTH or --direction FILE=STRENGTH")
     specs = [parse_edit(text) for text in edit_specs]
+    dir_specs = []
+    for text in direction_specs:
+        try:
+            dir_specs.append(parse_edit(text))
+        except click.BadParameter as exc:
+            exc.param_hint = "--direction"
+            raise
     is_latent = source.suffix.lower() in LATENT_SUFFIXES
     if paste and is_latent:
         raise click.UsageError(f"--paste needs a photo to paste into; {source} is a latent file")
@@ -178,6 +211,7 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], outdir: Path, 
     G = load_network(network)
     fp = stylegan.fingerprint(G)
     chosen = resolve_edits(specs, G)
+    chosen += resolve_directions(dir_specs, G)
     face = result = None
     if is_latent:
         latents = _read_latents(source, G, network)
@@ -212,8 +246,9 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], outdir: Path, 
             raise click.ClickException(f"--paste: {exc}") from None
     meta = {"network": str(network), "generator": fp, "source": str(source), "noise_mode": noise_mode,
             "edits": [{"name": e.name, "strength": s, "unit": e.unit, "method": e.method, "attribute": e.attribute,
-                       "space": getattr(e, "space", "w"), **({"folder": folder} if folder else {})}
-                      for e, s, folder in chosen]}
+                       "space": getattr(e, "space", "w"),
+                       **({"file" if i >= len(specs) else "folder": folder} if folder else {})}
+                      for i, (e, s, folder) in enumerate(chosen)]}
     if style_edits:
         meta["not_in_w"] = style_edits
     # 4. Write: every file under a temporary name, renamed only when all succeeded.
