@@ -109,7 +109,8 @@ class SynthesisBlock(torch.nn.Module):
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: dict[str, torch.Tensor],
                 noise_mode: str, force_fp32: bool, path: str, consume_input: bool = False,
                 noise: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """`x [N, C_in, r/2, r/2]` (None for the first block) and `img` -> `(x [N, C, r, r], img)`.
+        """`x [N, C_in, r/2, r/2]` (for the first block: None, or `[N | 1, C, r, r]` replacing its constant)
+        and `img` -> `(x [N, C, r, r], img)`.
         `consume_input`: x is not needed afterwards, so inference may overwrite it.
         `noise`: `{'conv0' | 'conv1': map}` overriding those layers' noise (see `SynthesisLayer`)."""
         noise = noise or {}
@@ -117,7 +118,9 @@ class SynthesisBlock(torch.nn.Module):
             else self.conv1.weight.dtype  # fp32 (fp64 after .double(): float64 reference checks)
         if self.in_channels == 0:
             n = styles["conv1"].shape[0]
-            x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1)
+            # a given x replaces the constant (copied: conv1 may overwrite its input)
+            x = self.const.to(dtype).unsqueeze(0).repeat(n, 1, 1, 1) if x is None else \
+                x.to(dtype).expand(n, -1, -1, -1).clone()
             consume_input = True
         if x.device.type == "cpu":
             # From 32 px up, oneDNN's convolutions, transposed convolutions and depthwise FIR filters run
@@ -248,7 +251,8 @@ class SynthesisNetwork(torch.nn.Module):
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const", return_features: bool = False,
                 styles: dict[str, torch.Tensor] | None = None, force_fp32: bool = False, path: str = "auto",
                 noise: Mapping[str, torch.Tensor] | None = None,
-                blend: Mapping[int, Sequence[torch.Tensor | None]] | None = None):
+                blend: Mapping[int, Sequence[torch.Tensor | None]] | None = None,
+                const: torch.Tensor | None = None):
         """Render images from `ws` (or from precomputed S-space `styles`).
 
         Args:
@@ -269,6 +273,8 @@ class SynthesisNetwork(torch.nn.Module):
                 `[N, C_res, res, res]`, mask `[N | 1, 1, res, res]` in [0, 1], img `[N, img_channels, res, res]`.
                 Blending encoder features into the generator's per resolution under a soft mask is
                 how feature-space swapping works (FSLSD; Xu et al. 2022).
+            const: `[N | 1, C_4, 4, 4]` in place of the learned 4x4 constant input (C_4: b4's channels);
+                MegaFS's encoder predicts this "structure tensor" from the target face (Zhu et al. 2021).
 
         Returns:
             img `[N, img_channels, R, R]` in about [-1, 1], or `(img, features)`.
@@ -289,6 +295,10 @@ class SynthesisNetwork(torch.nn.Module):
             block_noise.setdefault(block, {})[layer] = v
         blend = self.check_blend(blend or {}, batch)
         x = img = None
+        if const is not None:
+            r0 = self.block_resolutions[0]
+            _check_batched(const, [getattr(self, f"b{r0}").conv1.in_channels, r0, r0], batch, "const")
+            x = const
         features: dict[int, torch.Tensor] = {}
         for res in self.block_resolutions:
             block_styles = {k.split(".")[1]: v for k, v in styles.items() if k.startswith(f"b{res}.")}

@@ -6,7 +6,8 @@
 
 Methods: `lcr` (layer-wise code replacement in W+, `latent.py`; needs no weights), `ftm` (MegaFS transfer
 cells, `ftm.py`) and `blend` (feature blending under a learned face mask, `blend.py`), trained by
-`train.py` on `data.py`'s exact synthetic truth (`sgt train-swap`) and found in the registry (kind "swap").
+`train.py` on `data.py`'s exact synthetic truth (`sgt train-swap`) and found in the registry (kind "swap");
+`megafs-ftm`, `megafs-injection`, `megafs-lcr` run MegaFS's released files (`megafs.py`, `swap_net=PATH`).
 `api.Swapper` renders a swap for all three. `evaluate.py` is the synthetic protocol behind `sgt eval-swap`,
 `real_eval.py` the open real-photo one, `video.py` video mode.
 """
@@ -14,12 +15,12 @@ import sys
 import types
 from typing import Any
 
-from .api import (METHODS, Prepared, SwapResult, Swapper, SwapUntrainedError, check_mask, check_method, find_network,
-                  prepare, swap)
+from .api import (MEGAFS_METHODS, METHODS, Prepared, SwapResult, Swapper, SwapUntrainedError, check_mask, check_method,
+                  find_network, prepare, swap)
 from .latent import DEFAULT_SPLIT, check_split, default_split, lcr
 
 __all__ = ["swap", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "prepare", "check_method", "check_mask",
-           "find_network", "METHODS", "lcr",
+           "find_network", "METHODS", "MEGAFS_METHODS", "lcr",
            "DEFAULT_SPLIT", "default_split", "check_split"]
 
 

@@ -7,6 +7,7 @@ of its hair and background), or G's constant noise when the attribute is a bare 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from stylegan.latents import LATENT_SUFFIXES
 from .latent import lcr
 
 METHODS = ("lcr", "ftm", "blend")
+#: MegaFS's released networks (`megafs.py`): they encode aligned images instead of inverting them, and need the
+#: user's MegaFS file (`swap_net=`, `sgt swap --swap-net FILE`)
+MEGAFS_METHODS = ("megafs-ftm", "megafs-injection", "megafs-lcr")
 
 SourceLike = Union[str, os.PathLike, np.ndarray, torch.Tensor, Any]  # path, PIL, uint8 HxWx3, [1,3,R,R], ws
 
@@ -63,13 +67,22 @@ def find_network(G: Any, method: str) -> torch.nn.Module | None:
     return _load_network(str(path), (st.st_mtime_ns, st.st_size), NETWORK_CLASSES[method], G)
 
 
-def check_method(method: str, G: Any = None) -> str:
+def check_method(method: str, G: Any = None, swap_net: Any = None) -> str:
     """`method` if it can run: ValueError for an unknown one; with `G`, `SwapUntrainedError` when ftm/blend
-    has no trained network for that generator (blend trained on FTM codes needs the FTM network too)."""
+    has no trained network for that generator (blend trained on FTM codes needs the FTM network too), or a
+    megafs-* method has no `swap_net` (MegaFS's file; `Swapper` reads and checks it)."""
     from sgtcore import modelio
 
-    if method not in METHODS:
-        raise ValueError(f"unknown swap method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS + MEGAFS_METHODS:
+        raise ValueError(f"unknown swap method {method!r}; choose one of {', '.join(METHODS + MEGAFS_METHODS)}")
+    if method in MEGAFS_METHODS:
+        if G is not None and swap_net is None:
+            kind = method.split("-", 1)[1]
+            raise SwapUntrainedError(
+                f"swap method {method!r} runs MegaFS's released {kind}_final.pth: pass its path as swap_net=PATH "
+                "(CLI: --swap-net FILE); get it from github.com/zyainfal/One-Shot-Face-Swapping-on-Megapixels "
+                "(inference/README.md, 'Checkpoints'); method 'lcr' needs no weights and works now")
+        return method
     if G is not None and method != "lcr":
         path = _entry_path(G, method)  # read the config only: Swapper loads the weights
         if path is None:
@@ -88,16 +101,35 @@ class Swapper:
 
     Args:
         G: the generator.
-        method: 'lcr', 'ftm' or 'blend' (trained networks are looked up in the registry).
-        split: LCR's split (lcr, and blend trained on LCR codes); default `latent.default_split`. Refused
-            (ValueError) for methods that mix with FTM.
+        method: 'lcr', 'ftm' or 'blend' (trained networks are looked up in the registry), or 'megafs-ftm',
+            'megafs-injection', 'megafs-lcr' (MegaFS's file `swap_net`; `mix`/`__call__` then take its
+            encoder's codes, from `prepare(..., megafs=swapper.megafs)`).
+        split: LCR's split (lcr, blend trained on LCR codes, megafs-lcr); default `latent.default_split`
+            (megafs-lcr: MegaFS's 4). Refused (ValueError) for methods that mix with FTM or MegaFS's cells.
+        swap_net: megafs-*: MegaFS's `{kind}_final.pth` (or a loaded `megafs.MegaFS`), checked against G.
     """
 
-    def __init__(self, G: Any, method: str = "lcr", split: int | None = None):
+    def __init__(self, G: Any, method: str = "lcr", split: int | None = None, swap_net: Any = None):
         from .latent import check_split, default_split
 
-        check_method(method, G)
+        check_method(method, G, swap_net)
         self.G, self.method = G, method
+        #: MegaFS's encoder + swapper (megafs-* methods), else None
+        self.megafs = None
+        if method in MEGAFS_METHODS:
+            from .formats.megafs import resolve
+
+            self.megafs = resolve(swap_net, G, method.split("-", 1)[1]).to(G.w_avg.device)
+            if split is not None and method != "megafs-lcr":
+                raise ValueError(f"split applies to LCR codes; {method!r} mixes rows {self.megafs.config.swap_index}"
+                                 " and up with MegaFS's trained cells (leave split unset)")
+            self.blend = self.ftm = None
+            self.split = None if method != "megafs-lcr" else \
+                self.megafs.config.swap_index if split is None else check_split(split, G.num_ws)
+            return
+        if swap_net is not None:
+            raise ValueError("swap_net is MegaFS's file, for the megafs-* methods; trained ftm/blend networks are "
+                             "found in the registry (sgtcore.registry.register('swap', NAME, DIR))")
         self.blend = find_network(G, "blend") if method == "blend" else None
         use_ftm = method == "ftm" or (self.blend is not None and self.blend.config.base == "ftm")
         self.ftm = find_network(G, "ftm") if use_ftm else None
@@ -109,7 +141,12 @@ class Swapper:
             default_split(G.num_ws) if split is None else check_split(split, G.num_ws)
 
     def mix(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor) -> torch.Tensor:
-        """The swapped code `[N, num_ws, w_dim]` (LCR or FTM; blend mixes with the one it was trained on)."""
+        """The swapped code `[N, num_ws, w_dim]` (LCR or FTM; blend mixes with the one it was trained on;
+        megafs-*: MegaFS's swapper on its encoder's codes)."""
+        if self.megafs is not None:
+            lcr(identity_ws, attribute_ws, self.split or self.megafs.config.swap_index)  # shape/finite checks
+            return self.megafs.mix(identity_ws, attribute_ws) if self.split is None else \
+                lcr(identity_ws, attribute_ws, self.split)
         if self.ftm is None:
             return lcr(identity_ws, attribute_ws, self.split)
         lcr(identity_ws, attribute_ws, self.split)  # the same shape and finiteness checks
@@ -117,8 +154,8 @@ class Swapper:
 
     @torch.no_grad()
     def __call__(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor, noise: dict | None = None,
-                 attribute_image: torch.Tensor | None = None, mask: Any = None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                 attribute_image: torch.Tensor | None = None, mask: Any = None,
+                 structure: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Render swaps.
 
         Args:
@@ -127,13 +164,18 @@ class Swapper:
             attribute_image: blend: the aligned attribute image `[N | 1, 3, R, R]` in [-1, 1]; None renders
                 the attribute code instead (its reconstruction is then what is blended).
             mask: blend: your own face region in [0, 1] (`[R, R]`, `[1, 1, R, R]`, tensor or array; e.g. from
-                a face parser) instead of the learned one.
+                a face parser) instead of the learned one. megafs-*: the region where the swap replaces
+                `attribute_image` (MegaFS blends with a face-parsing mask); None: no blending.
+            structure: megafs-*: the attribute's structure tensor `[N | 1, w_dim, 4, 4]` (`Prepared.structure`),
+                G's 4x4 input in place of its constant.
 
         Returns:
             `(image [N, 3, R, R], ws [N, num_ws, w_dim], mask [N, 1, R, R] or None)`; mask: blend's learned
-            face region.
+            face region (megafs-*: the mask blended with).
         """
         ws = self.mix(identity_ws, attribute_ws)
+        if self.megafs is not None:
+            return self._megafs_render(ws, structure, attribute_image, mask)
         if self.blend is None:
             return self.G.synthesis(ws, noise=noise or None), ws, None
         if attribute_image is None:
@@ -147,6 +189,24 @@ class Swapper:
         image, mask = self.blend(self.G, ws, attribute_image.expand(len(ws), -1, -1, -1).to(ws.device),
                                  noise or None, mask=mask)
         return image, ws, mask
+
+    def _megafs_render(self, ws: torch.Tensor, structure: torch.Tensor | None, attribute_image: torch.Tensor | None,
+                       mask: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """MegaFS's render (the attribute's structure tensor as G's 4x4 input, min-max rescaled), then
+        `mask * swap + (1 - mask) * attribute_image` as its inference.py blends (when both are given)."""
+        if structure is None:
+            raise ValueError(f"{self.method}: pass the attribute's structure tensor (Prepared.structure from "
+                             "prepare(..., megafs=Swapper.megafs))")
+        image = self.megafs.render(self.G, ws, structure.to(ws.device))
+        if mask is None or attribute_image is None:
+            return image, ws, None
+        res = self.G.img_resolution
+        if tuple(attribute_image.shape[1:]) != (3, res, res):
+            raise ValueError(f"attribute_image must be [N, 3, {res}, {res}] for this generator, got "
+                             f"{list(attribute_image.shape)}")
+        m = check_mask(mask, res).to(ws.device)
+        image = torch.lerp(attribute_image.to(ws.device).expand_as(image), image, m)
+        return image, ws, m.expand(len(ws), -1, -1, -1)
 
 
 def check_mask(mask: Any, resolution: int) -> torch.Tensor:
@@ -175,6 +235,7 @@ class Prepared:
         image: uint8 `[R, R, 3]` aligned image that was inverted, None for latents.
         landmarks: `[68, 2]` landmarks in the aligned frame, when known.
         name: the source's path, when it was one.
+        structure: megafs-*: MegaFS's structure tensor `[1, w_dim, 4, 4]` (then ws holds its encoder's codes).
     """
 
     ws: torch.Tensor
@@ -184,6 +245,7 @@ class Prepared:
     image: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     name: str | None = None
+    structure: torch.Tensor | None = None
 
 
 def _is_ws(x: Any, G: Any) -> bool:
@@ -191,7 +253,7 @@ def _is_ws(x: Any, G: Any) -> bool:
 
 
 def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | None = None, detector: str = "hog",
-            upsample: int = 1, landmarks: bool = False, **project_kw: Any) -> Prepared:
+            upsample: int = 1, landmarks: bool = False, megafs: Any = None, **project_kw: Any) -> Prepared:
     """Turn a photo, aligned image, tensor, latent file or ws into a `Prepared` for G.
 
     Args:
@@ -203,6 +265,8 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
         detector, upsample: dlib face detector for alignment (as `inversion.align`).
         landmarks: find the 68 landmarks of an already-aligned image too (for the attribute's face mask);
             None when dlib finds no face or is not installed.
+        megafs: a `megafs.MegaFS` (`Swapper.megafs`): the aligned image is encoded by it instead of inverted
+            (ws: its codes, plus `structure`); a latent is rendered by G first, and that render encoded.
         **project_kw: passed to `inversion.project`.
 
     Raises:
@@ -216,21 +280,23 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
 
     res = G.img_resolution
     if isinstance(source, Prepared):
-        return source
+        return source if megafs is None or source.structure is not None else _encoded(source, G, megafs)
     if _is_ws(source, G):
         try:
             check_ws(source, G.num_ws, G.w_dim, f"{role} ws")
         except ValueError as exc:
             raise ValueError(f"{exc}; is this latent for another generator?") from None
-        return Prepared(_one(source, role).to(G.w_avg.device))
+        ready = Prepared(_one(source, role).to(G.w_avg.device))
+        return ready if megafs is None else _encoded(ready, G, megafs)
     if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in LATENT_SUFFIXES:
         latents = stylegan.load_ws(source, G)
         made_for, fp = latents.metadata.get("generator"), stylegan.fingerprint(G)
         if made_for is not None and made_for != fp:
             raise ArchitectureMismatchError(f"{role}: {source} was made for generator {made_for}, not for the one "
                                             f"given ({fp}); re-project the photo into this generator")
-        return Prepared(_one(latents.ws, role), {k: v[0] if v.ndim > 2 else v for k, v in (latents.noise or {}).items()},
-                        name=str(source))
+        noise = {k: v[0] if v.ndim > 2 else v for k, v in (latents.noise or {}).items()}
+        ready = Prepared(_one(latents.ws, role), noise, name=str(source))
+        return ready if megafs is None else _encoded(ready, G, megafs)
     face = photo = lm = None
     try:
         if isinstance(source, torch.Tensor):
@@ -246,13 +312,30 @@ def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | Non
             target = inversion.prepare_target(image, res)
     except (inversion.AlignmentError, inversion.ProjectionError) as exc:
         raise type(exc)(f"{role}: {' '.join(str(exc).split())}") from None
-    result = inversion.project(G, target, steps=steps, **{"progress": False, **project_kw})  # a tqdm bar on request
     if image is None:
         from stylegan.images import to_uint8
 
         image = to_uint8(target)[0]
     name = str(source) if isinstance(source, (str, os.PathLike)) else None
+    if megafs is not None:  # MegaFS: no inversion
+        return _encoded(Prepared(torch.empty(0), {}, face, photo, image, lm, name), G, megafs, target)
+    result = inversion.project(G, target, steps=steps, **{"progress": False, **project_kw})  # a tqdm bar on request
     return Prepared(result.ws.detach(), {k: v.detach() for k, v in result.noise.items()}, face, photo, image, lm, name)
+
+
+@torch.no_grad()
+def _encoded(side: Prepared, G: Any, encoder: Any, target: torch.Tensor | None = None) -> Prepared:
+    """`side` as MegaFS sees it: its encoder's codes (as ws) and structure tensor from the aligned image
+    `target` `[1, 3, R, R]` (default: `side.image`, or for a latent G's render of it, which becomes the image)."""
+    from stylegan.images import to_uint8
+
+    image = side.image
+    if target is None:
+        target = attribute_tensor(side) if image is not None else G.synthesis(side.ws, noise=side.noise or None)
+        image = to_uint8(target)[0] if image is None else image
+    codes, structure = encoder.encode(target.to(G.w_avg.device))
+    return dataclasses.replace(side, ws=codes.to(G.w_avg.device), noise={}, image=image,
+                               structure=structure.to(G.w_avg.device))
 
 
 def _one(ws: torch.Tensor, role: str) -> torch.Tensor:
@@ -311,39 +394,53 @@ class SwapResult:
 
 def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: Any = "synthheads", *,
          split: int | None = None, mask: Any = None, steps: int | None = None, detector: str = "hog",
-         upsample: int = 1, **project_kw: Any) -> SwapResult:
+         upsample: int = 1, swap_net: Any = None, **project_kw: Any) -> SwapResult:
     """Put the identity of one face onto the pose, expression and lighting of another.
 
     Args:
         identity, attribute: image path / PIL / uint8 `[H, W, 3]` / tensor `[1, 3, R, R]` in [-1, 1] (aligned),
             `.npz` latent file, ws `[1, num_ws, w_dim]`, or a `Prepared` (`prepare` once, swap many times).
         method: 'lcr' (layer-wise code replacement; no weights), 'ftm' (trained code mixing) or 'blend'
-            (trained feature blending: keeps the attribute image's background and hair outside the face).
+            (trained feature blending: keeps the attribute image's background and hair outside the face);
+            'megafs-ftm', 'megafs-injection', 'megafs-lcr': MegaFS's released networks (`swap_net`), which
+            encode the aligned faces instead of inverting them (docs/formats_megafs.md).
         G: a `stylegan.Generator` or a registered name.
-        split: LCR: rows `< split` from the attribute (default `edits.swap.latent.default_split`).
+        split: LCR: rows `< split` from the attribute (default `edits.swap.latent.default_split`; megafs-lcr:
+            MegaFS's 4).
         mask: blend: your own face region `[R, R]` in [0, 1] in the aligned frame, instead of the learned one.
-        steps, detector, upsample, **project_kw: photo inputs: see `prepare`.
+            megafs-*: where the swap replaces the aligned attribute image (default: the attribute's landmark
+            face mask, `inversion.face_mask`, in place of MegaFS's face-parsing mask; none for a latent).
+        steps, detector, upsample, **project_kw: photo inputs: see `prepare` (steps and project_kw: unused
+            by megafs-*).
+        swap_net: megafs-*: MegaFS's `{ftm,injection,lcr}_final.pth` for the method (or a loaded
+            `edits.swap.megafs.MegaFS`); it must fit G (18 x 512 codes: the 1024 px FFHQ generator).
 
     Returns:
         `SwapResult` (`.image [1, 3, R, R]`, `.ws`, `.mask`, `.paste()`).
 
     Raises:
         ValueError: unknown method, split out of range, a bad input (the message names identity or attribute);
-        SwapUntrainedError: ftm/blend without a trained network for G; ArchitectureMismatchError: a latent file of another generator.
+        SwapUntrainedError: ftm/blend without a trained network for G, megafs-* without swap_net;
+        ArchitectureMismatchError: a latent file of another generator, a MegaFS file that does not fit G;
+        CheckpointError: a damaged or hostile MegaFS file.
     """
     import stylegan
 
     check_method(method)
     G = stylegan.load(G) if isinstance(G, str) else G
-    swapper = Swapper(G, method, split)  # before any photo is inverted: untrained methods fail at once
+    swapper = Swapper(G, method, split, swap_net)  # before any photo is inverted: untrained methods fail at once
     if mask is not None:
-        if method != "blend":
-            raise ValueError(f"mask is used by method 'blend' only (method {method!r} does not blend)")
-        check_mask(mask, G.img_resolution)
-    ident = prepare(identity, G, "identity", steps=steps, detector=detector, upsample=upsample, **project_kw)
-    att = prepare(attribute, G, "attribute", steps=steps, detector=detector, upsample=upsample, landmarks=True,
-                  **project_kw)
-    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att), mask)
+        if method != "blend" and swapper.megafs is None:
+            raise ValueError(f"mask is used by methods 'blend' and megafs-* only (method {method!r} does not blend)")
+        mask = check_mask(mask, G.img_resolution)
+    side = dict(steps=steps, detector=detector, upsample=upsample, megafs=swapper.megafs, **project_kw)
+    ident = prepare(identity, G, "identity", **side)
+    att = prepare(attribute, G, "attribute", landmarks=True, **side)
+    if swapper.megafs is not None and mask is None and att.landmarks is not None:
+        from inversion.paste import face_mask  # in place of MegaFS's face-parsing mask
+
+        mask = torch.from_numpy(face_mask(att.landmarks, G.img_resolution))[None, None]
+    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att), mask, structure=att.structure)
     if mask is None and att.landmarks is not None:
         from inversion.paste import face_mask
 
@@ -360,5 +457,5 @@ def attribute_tensor(att: Prepared) -> torch.Tensor | None:
     return from_uint8(np.ascontiguousarray(att.image)).to(att.ws.device)
 
 
-__all__ = ["METHODS", "NETWORK_CLASSES", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "attribute_tensor",
-           "check_mask", "check_method", "find_network", "prepare", "swap"]
+__all__ = ["METHODS", "MEGAFS_METHODS", "NETWORK_CLASSES", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared",
+           "attribute_tensor", "check_mask", "check_method", "find_network", "prepare", "swap"]

@@ -1,0 +1,1 @@
+"""Readers for swap networks released in other repositories' formats (kept apart from the model code)."""
