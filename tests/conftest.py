@@ -67,3 +67,28 @@ def mapped_ws(G, seed: int, n: int = 1) -> torch.Tensor:
     """`[n, num_ws, w_dim]` mapped latents (ψ = 0.7) of `G` from a seeded torch generator."""
     with torch.no_grad():
         return G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)), truncation_psi=0.7)
+
+
+def save_torch(obj, path, legacy: bool = False, device_tag: str | None = None) -> Path:
+    """`torch.save(obj, path)` as the files users bring were written: `legacy` = torch < 1.6's non-zip stream
+    (`_use_new_zipfile_serialization=False`); `device_tag` = the location every storage claims, e.g. 'cuda:0'
+    for a file saved on a GPU (e4e's pose.pt), simulated without one by patching the tag torch records."""
+    real = torch.serialization.location_tag
+    if device_tag is not None:
+        torch.serialization.location_tag = lambda storage: device_tag
+    try:
+        torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+    finally:
+        torch.serialization.location_tag = real
+    return Path(path)
+
+
+def import_test_module(relpath: str):
+    """Another test file's module (to reuse its builders), imported as pytest imports it (its folder on
+    sys.path, assertion rewriting on): tests/ sub-folders are not packages."""
+    import importlib
+
+    path = Path(__file__).parent / relpath
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    return importlib.import_module(path.stem)

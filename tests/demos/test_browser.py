@@ -62,6 +62,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(server.url, wait_until="domcontentloaded")
             page.locator("#generate-btn").wait_for(timeout=TIMEOUT_MS)  # a real control, not networkidle
+            first_paint = _new_src(page, "#gen-image")  # a face before any click: it comes with the page
 
             _tab(page, "Edit")  # a corrupt latent: a readable toast, and the app goes on serving
             page.locator("#edit-latent input[type=file]").set_input_files(str(broken))
@@ -72,7 +73,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
 
             page.locator("#gen-seed input").fill("5")
             page.locator("#generate-btn").click()
-            first = _new_src(page, "#gen-image")
+            first = _new_src(page, "#gen-image", first_paint)
             page.locator("#gen-seed input").fill("2")  # the one in the README's screenshot
             page.locator("#generate-btn").click()
             _new_src(page, "#gen-image", first)

@@ -119,6 +119,8 @@ def test_image_inputs_go_through_inversion(setup, monkeypatch):
     """Tensor and uint8 inputs at G's size are taken as aligned and projected with the given steps."""
     from edits import swap
 
+    import inversion.projection
+
     G = setup["G"]
     calls = []
     original = inversion.projection.project
@@ -136,6 +138,15 @@ def test_image_inputs_go_through_inversion(setup, monkeypatch):
     with torch.no_grad():
         torch.testing.assert_close(r.image, G.synthesis(lcr(r.identity.ws, r.attribute.ws, 2),
                                                         noise=r.attribute.noise or None), rtol=0, atol=0)
+    # projection options reach inversion.project, an inversion encoder among them (as the demo passes it)
+    from inversion.encoder import encoder_for
+
+    enc = encoder_for(G).eval()
+    calls.clear()
+    r = swap(arr, img, G=G, steps=0, encoder=enc)
+    with torch.no_grad():
+        torch.testing.assert_close(r.attribute.ws, enc(img), rtol=0, atol=1e-6)  # steps 0: the encoder alone
+    assert calls == [((1, 3, 32, 32), 0)] * 2
 
 
 def test_photo_is_aligned_and_pasted_back_with_a_landmark_mask(setup):
@@ -270,6 +281,15 @@ def test_eval_swap_runs_and_its_ceiling_matches_a_hand_computed_nearest_neighbou
                 sims = [float(e @ g / (e.norm() * g.norm())) for g in gallery]
                 hits.append(max(range(3), key=lambda k: sims[k]) == i)
     assert result["ceiling"]["id_top1"] == pytest.approx(sum(hits) / len(hits))
+    # the judge reads the same retrieval (one image at a time here, batched there)
+    from synthetic import judge as judge_mod
+
+    jd = judge_mod.load()
+    gallery = [jd.embed(from_uint8(x.copy()))[0] for x in d.id_images]
+    hits = [max(range(3), key=lambda k: float(jd.embed(from_uint8(d.truth[i, j].copy()))[0] @ gallery[k])) == i
+            for i in range(3) for j in range(2)]
+    assert result["ceiling"]["judge_id_top1"] == pytest.approx(sum(hits) / len(hits))
+    assert all("judge_id_top1" in r for r in result["lcr"]) and "judge_recon_id_top1" in result["ceiling"]
     # a re-run reuses the cache (no inversion), and gives the same numbers
     res2 = _run("eval-swap", "--network", root / "tiny", "--ids", "3", "--attributes", "2", "--splits", "all",
                 "--invert-steps", "1", "--cache", cache, "--out", tmp_path / "res2.json")
