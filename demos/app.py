@@ -3,7 +3,8 @@ functions here just unpack its result for the widgets and turn the library's inp
 `gr.Error` (a toast in the page, `AppError` in `gradio_client`).
 
 Endpoints (plain inputs, callable with `gradio_client`): `/generate`, `/invert`, `/edit`, `/swap`,
-`/render`, `/render_pair`.
+`/render`, `/render_pair`. Every input but `/invert`'s photo, `/edit`'s latent and `/swap`'s two files has a
+default, so a client may pass only those (`client.predict(seed=42, api_name="/generate")`).
 
 `/edit(network, latent, strengths, photo)`: a latent `.npz` file (`handle_file(path)`), the strengths as
 JSON text `'{"sefa:0": 1.5, "dge:yaw": 15}'` (edit names of `edits.available(G)`, or a bare attribute
@@ -35,6 +36,11 @@ TORCH = "torch"
 #: Renders run in the renderer's helper process, beside torch work.
 RENDER = "render"
 QUEUE_SIZE = 32           # waiting requests beyond this get HTTP 503
+#: Sessions whose per-session copy of the UI config Gradio keeps (LRU; its default is 10000). Every raw
+#: `/gradio_api/call/...` request and every new browser tab is a new session, and this app's copy costs
+#: about 0.26 MB (measured), so the default let a server grow by ~2.6 GB; 64 caps it near 17 MB.
+#: An evicted session only loses the sliders' ranges set by a network switch (defaults come back).
+SESSIONS = 64
 MAX_FILE_SIZE = "10mb"    # larger uploads get HTTP 413 before any handler runs
 # png: WebP (the default) is lossy; the class scales small images (64 px) up to the box
 IMAGE = dict(type="numpy", format="png", interactive=False, height=256, elem_classes="sgt-image")
@@ -57,18 +63,26 @@ def shown_errors(*paths: object) -> Iterator[None]:
         raise gr.Error(message, print_exception=False) from exc
 
 
-def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: int | None = None) -> gr.Blocks:
+def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: int | None = None,
+          queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The demo's `gr.Blocks` (queue configured) for `model`'s networks.
 
     Args:
         examples: image files offered in the Invert and Swap tabs.
         invert_steps: projection steps of Invert and of Swap's photo inputs (None: `inversion.project`'s
             default; tests pass a few).
+        queue_size: requests that may wait (all endpoints together, besides the ones running); a request
+            arriving when that many wait is answered at once with HTTP 503 "Queue is full"
+            (`gradio_client`: QueueError "Queue is full! Please try again."), so a burst never hangs the
+            server or makes it grow without bound.
     """
     import synthetic
     from edits import swap as swap_lib
 
     G = model.get().G
+    # the first paint shows a face (seed 0 at the Generate controls' defaults), not an empty box: rendered once
+    # here and sent with the page config, so a page load costs no request and queues nothing
+    first = handlers.generate(model, None, 0, 0.7, "const")
     with gr.Blocks(title="stylegan-toolkit demo", analytics_enabled=False) as demo:
         gr.Markdown("# stylegan-toolkit\nGenerate, invert, edit, swap and render faces on CPU. "
                     "Every action is also an API endpoint (see *Use via API* below).")
@@ -94,15 +108,17 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                                         elem_id="gen-latent-in")
                     gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                 with gr.Column():
-                    gen_img = gr.Image(label="Image", elem_id="gen-image", **IMAGE)
-                    gen_info = gr.Markdown(elem_classes="sgt-note")
-                    gen_latent = gr.File(label="Latent (.npz, key 'w')", elem_id="gen-latent")
+                    gen_img = gr.Image(first.image, label="Image", elem_id="gen-image", **IMAGE)
+                    gen_info = gr.Markdown(first.info, elem_classes="sgt-note")
+                    gen_latent = gr.File(str(first.latent_path), label="Latent (.npz, key 'w')", elem_id="gen-latent")
 
         def png(image):
             # files written once, not arrays: see handlers.png_file (concurrent identical outputs)
             return None if image is None else handlers.png_file(image, model.root / "png")
 
-        def generate(net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file):
+        # a None default makes an input optional over the API (gradio_client may leave it out); the others
+        # default to their widget's initial value
+        def generate(net, seed, psi, noise_mode, mix_seed=None, mix_from=0, mix_to=4, latent_file=None):
             with shown_errors(latent_file):
                 r = handlers.generate(model, net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file)
             return png(r.image), str(r.latent_path), r.info
@@ -188,7 +204,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
               [network, edit_latent, edit_photo, *edit_sliders], [before, after, edit_pasted, edit_info],
               trigger_mode="always_last", concurrency_id=TORCH, show_progress="minimal", api_visibility="private")
 
-        def edit_api(net, latent, strengths, photo):
+        def edit_api(net, latent, strengths=None, photo=None):  # strengths None: no edit (before = after)
             with shown_errors(latent, photo):
                 r = edit_handlers.edit(model, net, latent, strengths, photo)
             return edit_files(r)
@@ -313,7 +329,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         network.change(switch, network, [info, mix_from, mix_to, *edit_sliders], concurrency_id=TORCH,
                        api_visibility="private")
 
-    return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    return demo.queue(default_concurrency_limit=1, max_size=queue_size)
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860,
@@ -328,5 +344,5 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860,
     """
     demo.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_FILE_SIZE,
                 allowed_paths=[str(p) for p in allowed], prevent_thread_lock=True, quiet=True,
-                theme=gr.themes.Soft(), css=CSS)
+                state_session_capacity=SESSIONS, theme=gr.themes.Soft(), css=CSS)
     return demo.local_url

@@ -133,8 +133,9 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
 @click.option("--init", "init", default=None, type=click.Choice(["auto", "w_avg", "encoder"]),
               help="Start point; 'auto' = the encoder registered for --network when there is one, else w_avg "
                    "[default: from --preset].")
-@click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Start from this encoder folder instead of the registered one.")
+@click.option("--encoder", "encoder_dir", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Start from this encoder instead of the registered one: one of our encoder folders, or a "
+                   "pSp / e4e / ReStyle .pt file (docs/formats_encoders.md).")
 @click.option("--candidates", default=None, type=click.IntRange(min=0),
               help="With a w_avg start, start from the best of this many mapped samples [default: from --preset].")
 @click.option("--lr", default=None, type=float, help="Adam learning rate with NVlabs' ramps [default: from --preset].")
@@ -158,13 +159,23 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
 
     INPUTS are image files or folders of images. An input that fails is reported and skipped,
     nothing is written for it, and the command exits with status 1 after the rest.
+
+    With a folder among INPUTS the run is a dataset job (inversion.project_folder): finished results
+    made with the same settings are kept (a re-run continues), OUTDIR/index.json and index.csv list
+    every photo (result, PSNR, seconds, or why it was skipped), and skipped photos do not fail the
+    command (only "nothing could be inverted" does). Under torchrun each rank takes its share:
+    torchrun --nproc_per_node K -m inversion.project_folder DIR --outdir OUT [options].
     """
+    from dataclasses import asdict
+
     import stylegan
     import stylegan.images
     from stylegan.cli_network import load_network
+    from stylegan.train import close_distributed, init_distributed, rank_world
 
     from .image_io import load_image
     from .losses import make_loss, psnr
+    from .project_folder import INDEX_CSV, RESULT_FILES, project_files
     from .projection import ProjectionError, prepare_target, resolve_settings
     from .projection import project as project_image
     from .project_io import save_projection
@@ -176,7 +187,10 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
     if encoder_dir is not None:
         from .encoder import load_encoder
 
-        encoder = load_encoder(encoder_dir, G=G)
+        try:
+            encoder = load_encoder(encoder_dir, G=G)
+        except (stylegan.CheckpointError, OSError) as exc:
+            raise click.ClickException(f"--encoder: {' '.join(str(exc).split())}") from None
     loss_fn = make_loss(loss, D=D, lpips_weights=lpips_weights)
     if loss_fn.name != loss:
         tqdm.write(f"note: loss {loss!r} -> {loss_fn.name!r}", file=sys.stderr)
@@ -189,41 +203,67 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
     tqdm.write(f"projecting with {settings}", file=sys.stderr)
     res = G.img_resolution
     outdir.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for path in tqdm(files, desc="project", unit="image", disable=len(files) < 2):
-        try:
-            image = load_image(path)
-            if needs_alignment(image, res, do_align):
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", MultipleFacesWarning)
-                    image = align_face(path, output_size=res).image
-                for warning in caught:
-                    tqdm.write(f"note: {warning.message}", file=sys.stderr)
+
+    def invert_one(path: Path) -> tuple[Path, float]:
+        """Align if needed, project and write `outdir/stem/` atomically: (folder, PSNR in dB)."""
+        image = load_image(path)
+        if needs_alignment(image, res, do_align):
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                target = prepare_target(image, res)
+                warnings.simplefilter("always", MultipleFacesWarning)
+                image = align_face(path, output_size=res).image
             for warning in caught:
-                tqdm.write(f"note: {path}: {warning.message}", file=sys.stderr)
-            result = project_image(G, target, preset=preset, space=settings.space, steps=steps, init=settings.init,
-                                   encoder=encoder, lr=settings.lr, w_noise=settings.w_noise,
-                                   candidates=settings.candidates, loss=loss_fn, seed=seed,
-                                   frame_every=max(1, steps // 50) if gif else 0)
-            extra = None
-            if pti_steps:
-                from .pti import pivotal_tuning
+                tqdm.write(f"note: {warning.message}", file=sys.stderr)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            target = prepare_target(image, res)
+        for warning in caught:
+            tqdm.write(f"note: {path}: {warning.message}", file=sys.stderr)
+        result = project_image(G, target, preset=preset, space=settings.space, steps=steps, init=settings.init,
+                               encoder=encoder, lr=settings.lr, w_noise=settings.w_noise,
+                               candidates=settings.candidates, loss=loss_fn, seed=seed,
+                               frame_every=max(1, steps // 50) if gif else 0,
+                               progress=rank_world()[0] == 0)  # one bar, not one per rank
+        extra = None
+        if pti_steps:
+            from .pti import pivotal_tuning
 
-                tuned = pivotal_tuning(G, target, result.ws, noise=result.noise, steps=pti_steps, loss=loss_fn)
+            tuned = pivotal_tuning(G, target, result.ws, noise=result.noise, steps=pti_steps, loss=loss_fn)
 
-                def extra(tmp: Path, tuned=tuned) -> None:
-                    tuned.save(tmp / "pti_delta")
-                    PIL.Image.fromarray(stylegan.images.to_uint8(tuned.image)[0]).save(tmp / "proj_pti.png")
-            dest = save_projection(outdir / path.stem, target, result, gif=gif, extra=extra)
-        except (AlignmentError, ProjectionError, FileNotFoundError, ImportError, ValueError) as exc:
-            failures.append(path)
-            tqdm.write(f"error: {path}: {exc}", file=sys.stderr)
-            continue
+            def extra(tmp: Path, tuned=tuned) -> None:
+                tuned.save(tmp / "pti_delta")
+                PIL.Image.fromarray(stylegan.images.to_uint8(tuned.image)[0]).save(tmp / "proj_pti.png")
+        dest = save_projection(outdir / path.stem, target, result, gif=gif, extra=extra)
+        value = float(psnr(result.image, target))
         h = result.history
-        tqdm.write(f"{path} -> {dest}/ ({h['space']}, {steps} steps, loss {h['loss_name']}, "
-                   f"PSNR {float(psnr(result.image, target)):.2f} dB)")
-    if failures:
-        raise click.ClickException(f"{len(failures)} of {len(files)} input(s) failed: {', '.join(map(str, failures))}")
+        tqdm.write(f"{path} -> {dest}/ ({h['space']}, {steps} steps, loss {h['loss_name']}, PSNR {value:.2f} dB)")
+        return dest, value
+
+    batch = any(p.is_dir() for p in inputs)
+    # what makes a finished result reusable by a re-run: same generator, same resolved settings, same options
+    key = {"generator": stylegan.fingerprint(G), "settings": asdict(settings), "loss": loss_fn.name, "seed": seed,
+           "align": do_align, "encoder": None if encoder_dir is None else str(encoder_dir), "pti_steps": pti_steps,
+           "gif": gif}
+    required = [*RESULT_FILES, *(["proj.gif"] if gif else []), *(["pti_delta", "proj_pti.png"] if pti_steps else [])]
+    info = init_distributed("cpu")  # torchrun's process group (gloo), or one process
+    try:
+        report = project_files(files, outdir, invert_one, key, resume=batch, index=batch,
+                               errors=(AlignmentError, ProjectionError, FileNotFoundError, ImportError, ValueError),
+                               meta={"network": str(network)}, required=required)
+    finally:
+        close_distributed(info)
+    failures = [e.photo for e in report.entries if e.status == "skipped"]
+    if not batch:
+        if failures:
+            raise click.ClickException(f"{len(failures)} of {len(files)} input(s) failed: {', '.join(failures)}")
+        return
+    if info.rank != 0:
+        return
+    if report.stale:
+        tqdm.write(f"note: {report.stale} result folder(s) made with other settings were projected again",
+                   file=sys.stderr)
+    done = report.count("inverted") + report.count("resumed")
+    line = (f"{report.count('inverted')} inverted, {report.count('resumed')} already done, {len(failures)} skipped "
+            f"(listed in {outdir / INDEX_CSV})")
+    if not done:
+        raise click.ClickException(f"none of the {len(files)} image(s) could be inverted: {line}")
+    click.echo(line)
