@@ -67,9 +67,13 @@ def _command_line() -> str:
               help="Warm start from a model folder or registered name (e.g. synthheads): G and G_ema from its "
                    "generator, D from its discriminator/ subdirectory; fresh optimisers; kimg continues. "
                    "Ignored with --resume (the checkpoint wins).")
+@click.option("--grow-from", default=None,
+              help="Warm start from a model of half the resolution (folder or registered name): every layer copied, "
+                   "one new top block on G (its ToRGB at zero: training starts from the old images upsampled) and "
+                   "on D. --channels must repeat the model's widths and add the new resolution's.")
 @click.option("--device", default="auto", help="'auto' (cuda:LOCAL_RANK if available, else cpu), 'cpu', 'cuda:0'.")
 @click.option("--threads", type=int, default=None, help="torch threads per process.")
-def train(data, outdir, resume, channels, init_from, **opts):
+def train(data, outdir, resume, channels, init_from, grow_from, **opts):
     """Train a StyleGAN2 (non-saturating loss, lazy R1, style mixing, G_ema, path-length reg.).
 
     Example: sgt train --data data/heads64 --outdir runs/heads64 --kimg 200.
@@ -82,8 +86,10 @@ def train(data, outdir, resume, channels, init_from, **opts):
 
     if init_from is not None:
         init_from = str(model_dir(init_from, option="--init-from"))
+    if grow_from is not None:
+        grow_from = str(model_dir(grow_from, option="--grow-from"))
     cfg = TrainConfig(data=data, outdir=outdir, channels=_parse_channels(channels), command=_command_line(),
-                      init_from=init_from, **opts)
+                      init_from=init_from, grow_from=grow_from, **opts)
     try:
         out = run(cfg, resume=resume)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:  # e.g. --init-from of other shapes

@@ -55,6 +55,7 @@ class TrainConfig(ConfigDict):
     threads: int | None = None  # torch.set_num_threads per process
     command: str = ""  # the command line, recorded in exported metadata
     init_from: str | None = None  # warm start from a model directory (see `stylegan.train.warm_start`)
+    grow_from: str | None = None  # warm start from a model of half the resolution (`warm_start.grow_start`)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

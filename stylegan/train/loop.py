@@ -24,7 +24,7 @@ from stylegan.train.ema import ema_beta, update_ema
 from stylegan.train.loss import TrainingGenerator, d_logistic, g_nonsaturating, path_lengths, r1_penalty
 from stylegan.train.mixing import mixing_cutoff
 from stylegan.train.samples import save_grid
-from stylegan.train.warm_start import warm_start
+from stylegan.train.warm_start import grow_start, warm_start
 
 
 def build_networks(cfg: TrainConfig, resolution: int, use_amp: bool) -> tuple[Generator, Discriminator]:
@@ -111,8 +111,12 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step_end, resume) -> Path:
         opt_G.load_state_dict(state.opt_G)
         opt_D.load_state_dict(state.opt_D)
         warm_meta = saved_cfg.get("extra", {}).get("warm_start", {})
+    elif cfg.init_from and cfg.grow_from:
+        raise ValueError("--init-from and --grow-from both given: a warm start takes one model")
     elif cfg.init_from:
         state, warm_meta = warm_start(cfg.init_from, G, D, G_ema, dev)
+    elif cfg.grow_from:
+        state, warm_meta = grow_start(cfg.grow_from, G, D, G_ema, dev)
     if warm_meta:  # kept in every later checkpoint's train_config, so it survives further resumes
         cfg.extra = {**cfg.extra, "warm_start": warm_meta}
 

@@ -79,3 +79,52 @@ def test_warm_start_refuses_other_architecture_and_warns_without_d(exported, tmp
     G2, D2 = build_networks(wide, 16, use_amp=False)
     with pytest.raises(ArchitectureMismatchError, match="channels"):
         warm_start(model, G2, D2, G2, torch.device("cpu"))
+
+
+# ------------------------------------------------------------------------------------------ growing a block
+def test_grow_start_draws_the_old_image_upsampled_and_copies_d(exported, tmp_path):
+    from stylegan.ops import upsample2d
+    from stylegan.train.warm_start import grow_start
+
+    data, _, model, meta = exported
+    cfg = _cfg(data, tmp_path / "g", steps=1, snap_every=1, channels={4: 16, 8: 16, 16: 8, 32: 8}, seed=3)
+    G, D = build_networks(cfg, 32, use_amp=False)
+    G_ema = build_networks(cfg, 32, use_amp=False)[0]
+    state, record = grow_start(model, G, D, G_ema, torch.device("cpu"))
+    old, old_D = stylegan.load(model), stylegan.load_discriminator(model)
+    ws = old.mapping(torch.randn(3, 16, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        small = old.synthesis(ws, noise_mode="const")
+        big = G.synthesis(ws[:, :1].expand(-1, G.num_ws, -1), noise_mode="const")  # two more rows, same w
+    assert big.shape == (3, 3, 32, 32)
+    # the skip architecture adds the new block's ToRGB (zero) to the old image upsampled with G's own FIR filter
+    want = upsample2d(small, G.synthesis.b32.resample_filter)
+    assert torch.allclose(big, want, atol=1e-6)
+    # every shared layer copied, in G_ema too; D's lower blocks copied, its new top block fresh
+    for k, v in old.state_dict().items():
+        assert torch.equal(G.state_dict()[k], v) and torch.equal(G_ema.state_dict()[k], v), k
+    for k, v in old_D.state_dict().items():
+        if not k.startswith("b16.fromrgb"):
+            assert torch.equal(D.state_dict()[k], v), k
+    assert "b32.fromrgb.weight" in D.state_dict() and "b16.fromrgb.weight" not in D.state_dict()
+    assert state.step == meta["steps"] and record["grown_from_resolution"] == 16
+
+
+def test_grown_run_trains_and_wrong_growths_are_refused(exported, tmp_path):
+    from test_train import write_images as write
+
+    data, _, model, _ = exported
+    big = write(tmp_path / "big", size=32)
+    with pytest.raises(ArchitectureMismatchError, match="channels"):
+        train(_cfg(big, tmp_path / "a", steps=1, snap_every=1, channels={4: 16, 8: 16, 16: 16, 32: 8},
+                   grow_from=str(model)))
+    with pytest.raises(ArchitectureMismatchError, match="grows to 32"):
+        train(_cfg(write(tmp_path / "bigger", size=64), tmp_path / "b", steps=1, snap_every=1,
+                   channels={4: 16, 8: 16, 16: 8, 32: 8, 64: 8}, grow_from=str(model)))
+    with pytest.raises(ValueError, match="one model"):
+        train(_cfg(big, tmp_path / "c", steps=1, snap_every=1, channels={4: 16, 8: 16, 16: 8, 32: 8},
+                   grow_from=str(model), init_from=str(model)))
+    out = train(_cfg(big, tmp_path / "d", steps=5, snap_every=5, channels={4: 16, 8: 16, 16: 8, 32: 8},
+                     grow_from=str(model)))
+    meta = json.loads((out / "final" / "config.json").read_text())["metadata"]
+    assert meta["warm_start"]["grown_from_resolution"] == 16 and stylegan.load(out / "final").img_resolution == 32
