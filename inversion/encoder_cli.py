@@ -1,6 +1,7 @@
-"""`sgt train-encoder`: train an e4e-style encoder on a generator's own samples.
+"""`sgt train-encoder`: train an e4e-style encoder on a generator's own samples, and with `--data DIR` on
+a folder of aligned images too (pixel + perceptual + oracle identity losses there).
 
-Single process: `sgt train-encoder --network synthheads --outdir runs/enc`.
+Single process: `sgt train-encoder --network synthheads --outdir runs/enc [--data data/heads64]`.
 Several processes (DistributedDataParallel, gloo on CPU):
 `torchrun --nproc_per_node 2 -m inversion.encoder_cli --network synthheads --outdir runs/enc`.
 """
@@ -27,9 +28,19 @@ import click
 @click.option("--channels", default=32, type=click.IntRange(min=4), help="Encoder width at full resolution.")
 @click.option("--seed", default=0, type=int, help="Random seed.")
 @click.option("--half", is_flag=True, help="Store the final encoder in float16 (half the file; snapshots stay float32).")
+@click.option("--data", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="A folder of aligned images (`sgt render --dataset` renders or aligned photos) mixed into every "
+                   "batch, with image and identity losses (no latent is known there).")
+@click.option("--data-fraction", default=0.5, type=click.FloatRange(0, 1), help="Share of each batch from --data.")
+@click.option("--id-weight", default=0.5, type=click.FloatRange(min=0),
+              help="Identity loss weight on --data images (1 - cos of the attribute oracle's embeddings).")
+@click.option("--init-from", default=None, type=click.Path(path_type=Path),
+              help="Start from this encoder (a folder or registered name, made for NETWORK) instead of a fresh one.")
 def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
-                  image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool) -> None:
-    """Train an encoder (image -> W+) for NETWORK on its own generated samples."""
+                  image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool,
+                  data: Path | None, data_fraction: float, id_weight: float, init_from: Path | None) -> None:
+    """Train an encoder (image -> W+) for NETWORK on its own generated samples (and --data images)."""
+    from sgtcore.errors import CheckpointError
     from stylegan.cli_network import load_network
 
     from .encoder_train import EncoderTrainConfig
@@ -41,8 +52,12 @@ def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float,
         D = load_network(network, "discriminator", required=loss != "auto")
     cfg = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, progressive_every=progressive_every,
                              image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed,
-                             half=half)
-    run(G, outdir, cfg, D=D, network=str(network))
+                             half=half, data=None if data is None else str(data), data_fraction=data_fraction,
+                             id_weight=id_weight, init_from=None if init_from is None else str(init_from))
+    try:
+        run(G, outdir, cfg, D=D, network=str(network))
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
     click.echo(f"encoder written to {outdir}/")
 
 
