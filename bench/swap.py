@@ -137,24 +137,27 @@ def main() -> None:
             methods.append(m)
         except SwapUntrainedError as exc:
             print(f"{m}: skipped ({' '.join(str(exc).split())})")
+    from synthetic import judge as judge_mod
     from synthetic import oracle as oracle_mod
 
-    oracle = oracle_mod.load()
+    oracle, judge = oracle_mod.load(), judge_mod.load()
     print(f"CPU: {cpu_description()}; methods: {', '.join(methods)}", flush=True)
     data = ev.prepare(G, args.ids, args.attributes, cache=args.cache)
-    ceil = ev.ceiling(G, data, oracle)
-    rows = {m: ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m) for m in methods}
+    ceil = ev.ceiling(G, data, oracle, judge)
+    rows = {m: ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m, judge=judge) for m in methods}
     photos = photo_times(G, methods, args.photo_pairs) if args.photo_pairs else {}
     real = real_photos(G, methods) if args.real else {}
     print(f"\n{args.ids} x {args.attributes} held-out pairs at {G.img_resolution} px; CPU {cpu_description()}")
-    print(f"ceiling: ID top-1 on the truth renders {ceil['id_top1']:.3f}; reconstruction alone: ID top-1 "
-          f"{ceil['recon_id_top1']:.3f}, pose {ceil['recon_pose_error']:.2f} deg, PSNR {ceil['recon_psnr']:.2f} dB")
-    print("| method | ID top-1 | pose err (deg) | expr err | success | PSNR (dB) | SSIM | ms/swap (latents) | s/swap (photos) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"ceiling: ID top-1 on the truth renders {ceil['id_top1']:.3f} (judge {ceil['judge_id_top1']:.3f}); "
+          f"reconstruction alone: ID top-1 {ceil['recon_id_top1']:.3f} (judge {ceil['judge_recon_id_top1']:.3f}), "
+          f"pose {ceil['recon_pose_error']:.2f} deg, PSNR {ceil['recon_psnr']:.2f} dB")
+    print("| method | ID top-1 oracle | ID top-1 judge | pose err (deg) | expr err | success | PSNR (dB) | SSIM "
+          "| ms/swap (latents) | s/swap (photos) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for m, r in rows.items():
         ph = f"{photos[m]:.1f}" if m in photos else "-"
-        print(f"| {m} | {r['id_top1']:.3f} | {r['pose_error']:.2f} | {r['expression_error']:.3f} | {r['success']:.3f} "
-              f"| {r['psnr']:.2f} | {r['ssim']:.3f} | {r['ms_per_swap']:.1f} | {ph} |")
+        print(f"| {m} | {r['id_top1']:.3f} | {r['judge_id_top1']:.3f} | {r['pose_error']:.2f} | {r['expression_error']:.3f} "
+              f"| {r['success']:.3f} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['ms_per_swap']:.1f} | {ph} |")
     c = ceil["id_top1"]
     for m, r in rows.items():
         verdict = [f"ID within 3 pts of ceiling: {'met' if r['id_top1'] >= c - 0.03 else 'missed'} "

@@ -17,23 +17,27 @@ from .calibration import held_out_ws
 
 
 @torch.no_grad()
-def read(G: Any, oracle: Any, ws: torch.Tensor, edits: Sequence = (), batch: int = 32) -> dict[str, torch.Tensor]:
+def read(G: Any, oracle: Any, ws: torch.Tensor, edits: Sequence = (), batch: int = 32,
+         judge: Any = None) -> dict[str, torch.Tensor]:
     """Oracle readings of `edits.render(G, ws, edits)`: every attribute of `edits.attributes` (`[N]` in its
-    unit), plus `identity` `[N, D]` unit embeddings."""
+    unit), plus `identity` `[N, D]` unit embeddings (and `judge_identity` when a `judge` is given)."""
     from . import render
 
     out: dict[str, list[torch.Tensor]] = {}
     for i in range(0, len(ws), batch):
-        pred = oracle.predict(render(G, ws[i:i + batch], edits))
+        img = render(G, ws[i:i + batch], edits)
+        pred = oracle.predict(img)
         for name, attr in ATTRIBUTES.items():
             out.setdefault(name, []).append(attr.score(pred))
         out.setdefault("identity", []).append(pred["identity"])
+        if judge is not None:
+            out.setdefault("judge_identity", []).append(judge.embed(img))
     return {k: torch.cat(v) for k, v in out.items()}
 
 
 def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any = None, ws: torch.Tensor | None = None,
                   num: int = 100, seed: int = 2_000_000, attribute: str | None = None,
-                  feasible_only: bool = True) -> list[dict[str, Any]]:
+                  feasible_only: bool = True, judge: Any = None) -> list[dict[str, Any]]:
     """Apply `edit` at each strength to held-out latents and read the result with the oracle.
 
     Args:
@@ -46,6 +50,8 @@ def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any
         attribute: the attribute to measure (default `edit.attribute`).
         feasible_only: measure each strength only on the latents where the requested value stays inside
             the renderer's range (read before + strength): a head already turned 65° cannot turn 15° more.
+        judge: the identity judge (`synthetic.judge.load()`): adds `judge_identity_drift`, the same drift
+            read by a network nothing trains against.
 
     Returns:
         One dict per strength: `requested`, `achieved` (mean change, unit), `achieved_std`,
@@ -61,7 +67,7 @@ def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any
 
         oracle = oracle_mod.load()
     ws = held_out_ws(G, num, seed) if ws is None else ws
-    before = read(G, oracle, ws)
+    before = read(G, oracle, ws, judge=judge)
     rows = []
     for s in strengths:
         keep = ((before[attribute] + s >= lo) & (before[attribute] + s <= hi)) if feasible_only else \
@@ -70,15 +76,18 @@ def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any
             rows.append({"requested": float(s), "n": int(keep.sum())})
             continue
         with torch.no_grad():
-            after = read(G, oracle, ws[keep], [(edit, float(s))])  # every family, StyleSpace included
+            after = read(G, oracle, ws[keep], [(edit, float(s))], judge=judge)  # every family, StyleSpace too
         b = {k: v[keep] for k, v in before.items()}
         d = after[attribute] - b[attribute]
-        rows.append({
+        row = {
             "requested": float(s), "n": int(keep.sum()), "achieved": float(d.mean()), "achieved_std": float(d.std()),
             "relative_error": abs(float(d.mean()) - s) / abs(s) if s else float("nan"),
             "identity_drift": float((1 - (after["identity"] * b["identity"]).sum(1)).mean()),
             "leakage": {k: float((after[k] - b[k]).abs().mean()) for k in ATTRIBUTES if k != attribute},
-        })
+        }
+        if judge is not None:
+            row["judge_identity_drift"] = float((1 - (after["judge_identity"] * b["judge_identity"]).sum(1)).mean())
+        rows.append(row)
     return rows
 
 

@@ -167,9 +167,28 @@ def find(kind: str, name: str) -> Path:
                             f"(add one with sgtcore.registry.register({kind!r}, NAME, PATH))")
 
 
+def locate(kind: str, name: str, path: str | os.PathLike | None = None, hint: str = "") -> Path:
+    """`path` if given, else the path registered as `name` for `kind`; either must exist.
+
+    Raises:
+        FileNotFoundError: naming what is missing, followed by `hint` (how to make it).
+    """
+    tail = f"; {hint}" if hint else ""
+    if path is None:
+        try:
+            return find(kind, name)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{exc}{tail}") from None
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {kind} weights at {path}{tail}")
+    return path
+
+
 def refresh() -> None:
     """Forget the cached scan of the shipped folders (after writing into one)."""
     _scan.cache_clear()
 
 
-__all__ = ["Entry", "SHIPPED_ROOTS", "register", "unregister", "entries", "names", "find", "shipped", "refresh"]
+__all__ = ["Entry", "SHIPPED_ROOTS", "register", "unregister", "entries", "names", "find", "locate", "shipped",
+           "refresh"]

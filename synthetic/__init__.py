@@ -11,6 +11,9 @@ from .renderer import Render, RendererUnavailable, project_landmarks, render
 
 # The oracle in the toolkit's one model format; its class (and torch) is imported on first load.
 modelio.register_class("Oracle", "oracle", "synthetic.oracle:Oracle")
+# The identity judge (evaluation only; see synthetic/judge.py), same format, kind "judge".
+modelio.register_class("Judge", "judge", "synthetic.judge:Judge",
+                       remake="train it with `python -m synthetic.judge_train`")
 
 __all__ = [
     "Expression",

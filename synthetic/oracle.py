@@ -216,14 +216,6 @@ def load(path: str | os.PathLike | None = None, device: str | torch.device = "cp
         FileNotFoundError: with the command that trains the weights.
         UnknownFormatError, CorruptCheckpointError, ArchitectureMismatchError: see ``sgtcore.modelio.load``.
     """
-    hint = "train them with `python -m synthetic.oracle_train`"
-    if path is None:
-        try:
-            path = registry.find("oracle", "oracle")
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{exc}; {hint}") from None
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no oracle weights at {path}; {hint}")
+    path = registry.locate("oracle", "oracle", path, hint="train them with `python -m synthetic.oracle_train`")
     net = _load_legacy(path) if path.is_file() else modelio.load(path, expect="Oracle")
     return net.to(device).eval().requires_grad_(False)

@@ -21,6 +21,7 @@ from sgtcore.images import from_uint8
 
 from .oracle import EXPRESSION, LIGHT, POSE, Oracle, load
 from .oracle_data import load_set
+from .retrieval import first_render_gallery, top1
 
 
 @torch.no_grad()
@@ -60,13 +61,9 @@ def evaluate(net: Oracle, data: str | Path, batch: int = 200, size: int | None =
     res["landmarks_nme_iod"] = float((err / iod.clamp(min=1e-6)).mean())
     ids = d["identity"].numpy()
     emb = p["identity"]
-    uniq = np.unique(ids)
-    gallery = np.array([np.flatnonzero(ids == u)[0] for u in uniq])
-    query = np.setdiff1d(np.arange(n), gallery)
-    sim = emb[query] @ emb[gallery].t()
-    hit = uniq[sim.argmax(1).numpy()] == ids[query]
-    res["identity_top1"] = float(hit.mean())
-    res["identities"] = int(len(uniq))
+    gallery, query, labels = first_render_gallery(ids)
+    res["identity_top1"] = top1(emb[query], emb[gallery], labels)
+    res["identities"] = int(len(gallery))
     res["queries"] = int(len(query))
     same = (ids[:, None] == ids[None, :]) & ~np.eye(n, dtype=bool)
     cos = (emb @ emb.t()).numpy()

@@ -54,6 +54,7 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
       sgt eval-swap --real-identities ids/ --real-attributes atts/ --network ffhq --steps 200 --out real.json
     """
     from stylegan.cli_network import load_network
+    from synthetic import judge as judge_mod
     from synthetic import oracle as oracle_mod
 
     from . import evaluate as ev
@@ -74,13 +75,13 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     if real_identities is not None:
         return _eval_real(G, network, real_identities, real_attributes, methods, splits, invert_steps, out_json)
     split_list = [default_split(G.num_ws)] if splits == "default" else _splits(splits, G.num_ws)
-    oracle = oracle_mod.load()
+    oracle, judge = oracle_mod.load(), judge_mod.load()  # every identity figure by both (the judge trains nothing)
     data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
-    ceil = ev.ceiling(G, data, oracle)
-    rows = ev.sweep_lcr(G, data, split_list, oracle) if "lcr" in methods else []
+    ceil = ev.ceiling(G, data, oracle, judge)
+    rows = ev.sweep_lcr(G, data, split_list, oracle, judge=judge) if "lcr" in methods else []
     from .api import Swapper
 
-    trained = [{"method": m, **ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m)}
+    trained = [{"method": m, **ev.evaluate(G, data, Swapper(G, m), oracle, progress=True, desc=m, judge=judge)}
                for m in methods if m != "lcr"]
     result = {"network": str(network), "protocol": data.meta, "ceiling": ceil,
               "lcr": rows, "default_split": default_split(G.num_ws), "trained": trained}
@@ -89,18 +90,16 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     click.echo(f"{n_ids} identities x {n_att} attribute heads at {G.img_resolution} px, inversion "
                f"{'library default' if invert_steps is None else f'{invert_steps} steps'} "
                f"({data.meta.get('invert_s_per_head', float('nan')):.2f} s/head)")
-    click.echo(f"ceiling: ID top-1 on truth renders {ceil['id_top1']:.3f}; reconstruction alone: ID top-1 "
-               f"{ceil['recon_id_top1']:.3f}, pose {ceil['recon_pose_error']:.2f} deg, expression "
-               f"{ceil['recon_expression_error']:.3f}, PSNR {ceil['recon_psnr']:.2f} dB")
-    click.echo(f"method  split  ID top-1  pose err (deg)  expr err  success@{ev.POSE_TOLERANCE:g}deg  PSNR (dB)  SSIM"
-               "   ms/swap")
-    for r in rows:
-        click.echo(f"lcr     {r['split']:>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  {r['expression_error']:>8.3f}"
-                   f"  {r['success']:>14.3f}  {r['psnr']:>9.2f}  {r['ssim']:.3f}  {r['ms_per_swap']:>7.1f}")
-    for r in trained:
-        click.echo(f"{r['method']:<6}  {'-':>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  "
-                   f"{r['expression_error']:>8.3f}  {r['success']:>14.3f}  {r['psnr']:>9.2f}  {r['ssim']:.3f}  "
-                   f"{r['ms_per_swap']:>7.1f}")
+    click.echo(f"ceiling: ID top-1 on truth renders {ceil['id_top1']:.3f} (judge {ceil['judge_id_top1']:.3f}); "
+               f"reconstruction alone: ID top-1 {ceil['recon_id_top1']:.3f} (judge {ceil['judge_recon_id_top1']:.3f}), "
+               f"pose {ceil['recon_pose_error']:.2f} deg, expression {ceil['recon_expression_error']:.3f}, "
+               f"PSNR {ceil['recon_psnr']:.2f} dB")
+    click.echo(f"method  split  ID top-1  judge  pose err (deg)  expr err  success@{ev.POSE_TOLERANCE:g}deg  PSNR (dB)"
+               "  SSIM   ms/swap")
+    for r in [{"method": "lcr", **r} for r in rows] + [{"split": "-", **r} for r in trained]:
+        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {r['judge_id_top1']:>5.3f}  "
+                   f"{r['pose_error']:>14.2f}  {r['expression_error']:>8.3f}  {r['success']:>14.3f}  {r['psnr']:>9.2f}  "
+                   f"{r['ssim']:.3f}  {r['ms_per_swap']:>7.1f}")
     if "chosen_split" in result:
         click.echo(f"split chosen by edits.swap.evaluate.choose_split: {result['chosen_split']} "
                    f"(library default now: {result['default_split']})")
@@ -159,7 +158,8 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
                    "edits.swap.video.DEFAULT_SMOOTH]")
 @click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm (trained code "
                                               "mixing); blend (trained feature blending: keeps the attribute's "
-                                              "background and hair).")
+                                              "background and hair); megafs-ftm, megafs-injection, megafs-lcr "
+                                              "(MegaFS's released networks: --swap-net FILE).")
 @click.option("--split", default=None, type=int,
               help="LCR: ws rows < split come from the attribute [default: edits.swap.latent.DEFAULT_SPLIT].")
 @click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
@@ -170,9 +170,10 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="Photo input: projection steps [default: the library's preset, as `sgt project`].")
 @click.option("--detector", default="hog", type=click.Choice(["hog", "cnn"]), help="Photo input: dlib face detector.")
 @click.option("--upsample", default=1, type=click.IntRange(min=0), help="Photo input: dlib upsampling count.")
-@click.option("--swap-net", "swap_nets", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--swap-net", "swap_nets", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A trained ftm/blend network folder (`sgt train-swap --out`) to use with --network (repeatable); "
-                   "the shipped ones for synthheads are found without it.")
+                   "the shipped ones for synthheads are found without it. megafs-* methods: MegaFS's "
+                   "{ftm,injection,lcr}_final.pth file.")
 def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, smooth: float, method: str,
          split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
          upsample: int, swap_nets: tuple[Path, ...] = ()) -> None:
@@ -207,6 +208,8 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
     if attribute_frames is not None:
         if paste:
             raise click.UsageError("--paste works with a single --attribute photo, not with --attribute-frames")
+        if method.startswith("megafs-"):
+            raise click.UsageError(f"video mode (--attribute-frames) runs lcr, ftm and blend, not {method}")
         return _swap_frames(identity, attribute_frames, smooth, method, split, network, outdir, steps, detector,
                             upsample, swap_nets)
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
@@ -217,7 +220,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             r = swap_fn(identity, attribute, method, G, split=split, steps=steps, detector=detector,
-                        upsample=upsample)
+                        upsample=upsample, swap_net=_megafs_file(method, swap_nets))
             pasted = r.paste() if paste else None
     except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:  # ImportError: no dlib
         raise click.ClickException(" ".join(str(exc).split())) from None
@@ -294,6 +297,17 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     click.echo(f"{latent_path}: swapped latents [{len(results)}, {G.num_ws}, {G.w_dim}]")
 
 
+def _megafs_file(method: str, paths: tuple[Path, ...]) -> Path | None:
+    """The one --swap-net FILE a megafs-* method runs (None for other methods)."""
+    if not method.startswith("megafs-"):
+        return None
+    if len(paths) != 1 or not paths[0].is_file():
+        kind = method.split("-", 1)[1]
+        raise click.BadParameter(f"{method} needs exactly one --swap-net FILE: MegaFS's {kind}_final.pth",
+                                 param_hint="--swap-net")
+    return paths[0]
+
+
 def _register_nets(paths: tuple[Path, ...], G: object) -> None:
     """Register each --swap-net folder for this run (checked: one of our swap networks, made for G)."""
     from sgtcore import modelio, registry
@@ -302,6 +316,9 @@ def _register_nets(paths: tuple[Path, ...], G: object) -> None:
     from .api import NETWORK_CLASSES
 
     for k, p in enumerate(paths):
+        if p.is_file():
+            raise click.BadParameter(f"{p} is a file: --swap-net FILE is MegaFS's .pth, for the megafs-* methods; "
+                                     "trained ftm/blend networks are folders", param_hint="--swap-net")
         try:
             config = modelio.read_config(p)
             modelio.check_generator(config, G, p)
@@ -334,8 +351,20 @@ def _network_checked(network: str, split: int | None, inputs: list[Path], method
     from .latent import check_split
 
     G = load_network(network)
-    _register_nets(swap_nets, G)
-    _check_trained(method, G)
+    megafs = _megafs_file(method, swap_nets)
+    if megafs is None:
+        _register_nets(swap_nets, G)
+        _check_trained(method, G)
+    else:
+        from sgtcore.errors import CheckpointError
+
+        from .api import Swapper
+        try:
+            Swapper(G, method, split, megafs)  # read (then cached for the swap) and checked against G
+        except (CheckpointError, FileNotFoundError) as exc:
+            raise click.BadParameter(" ".join(str(exc).split()), param_hint="--swap-net") from None
+        except ValueError as exc:  # a split for megafs-ftm/injection, or out of range
+            raise click.BadParameter(" ".join(str(exc).split()), param_hint="--split") from None
     if split is not None:
         try:
             check_split(split, G.num_ws)

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from synthetic.retrieval import hits, top1
+
 #: Seed of the held-out protocol; apart from every training seed (see the module docstring).
 PROTOCOL_SEED = 5_000_000
 CACHE_VERSION = 1
@@ -166,7 +168,8 @@ def _t(images: np.ndarray) -> torch.Tensor:
     return torch.cat([from_uint8(np.ascontiguousarray(x)) for x in images]) if len(images) else torch.empty(0)
 
 
-def _read(oracle: Any, images: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
+def _read(oracle: Any, images: torch.Tensor, judge: Any = None, batch: int = 256) -> dict[str, torch.Tensor]:
+    """Oracle pose, expression and identity of `images`, plus the judge's identity (`judge_identity`) when given."""
     from synthetic.oracle import EXPRESSION, POSE
 
     out: dict[str, list[torch.Tensor]] = {}
@@ -175,13 +178,15 @@ def _read(oracle: Any, images: torch.Tensor, batch: int = 256) -> dict[str, torc
         out.setdefault("pose", []).append(torch.stack([p[k] for k in POSE], 1))
         out.setdefault("expression", []).append(torch.stack([p[k] for k in EXPRESSION], 1))
         out.setdefault("identity", []).append(p["identity"])
+        if judge is not None:
+            out.setdefault("judge_identity", []).append(judge.embed(images[i:i + batch]))
     return {k: torch.cat(v) for k, v in out.items()}
 
 
-def top1(embeddings: torch.Tensor, gallery: torch.Tensor, labels: torch.Tensor) -> float:
-    """Share of `embeddings [K, D]` whose nearest (cosine) row of `gallery [N, D]` is `labels [K]`."""
-    sim = torch.nn.functional.normalize(embeddings, dim=1) @ torch.nn.functional.normalize(gallery, dim=1).T
-    return float((sim.argmax(1) == labels).float().mean())
+def _hits(read: dict[str, torch.Tensor], gallery: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-query top-1 hits `[K]` (bool) by the oracle (`hit`) and, when read, the judge (`judge_hit`)."""
+    return {name: hits(read[key], gallery[key], labels)
+            for key, name in (("identity", "hit"), ("judge_identity", "judge_hit")) if key in read}
 
 
 def _errors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -190,29 +195,36 @@ def _errors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str,
 
 
 @torch.no_grad()
-def ceiling(G: Any, data: SwapData, oracle: Any) -> dict[str, float]:
-    """What the protocol can measure at best: retrieval on the truth renders, and the cost of reconstruction."""
+def ceiling(G: Any, data: SwapData, oracle: Any, judge: Any = None) -> dict[str, float]:
+    """What the protocol can measure at best: retrieval on the truth renders, and the cost of reconstruction.
+
+    With a `judge` (`synthetic.judge.load()`), `judge_id_top1` and `judge_recon_id_top1` too.
+    """
     from inversion.losses import psnr
 
     n, m = data.truth.shape[:2]
-    gallery = _read(oracle, _t(data.id_images))["identity"]
-    truth = _read(oracle, _t(data.truth.reshape(-1, *data.truth.shape[2:])))
+    gallery = _read(oracle, _t(data.id_images), judge)
+    truth = _read(oracle, _t(data.truth.reshape(-1, *data.truth.shape[2:])), judge)
     labels = torch.arange(n).repeat_interleave(m)
     heads = np.concatenate([data.id_images, data.att_images])
     ws = torch.cat([data.id_ws, data.att_ws])
     noise = {k: torch.cat([data.id_noise[k], data.att_noise[k]]) for k in data.id_noise}
     recon = torch.cat([G.synthesis(ws[i:i + 64], noise={k: v[i:i + 64] for k, v in noise.items()} or None)
                        for i in range(0, len(ws), 64)])
-    r = _read(oracle, recon)
-    return {"id_top1": top1(truth["identity"], gallery, labels),
-            "recon_id_top1": top1(r["identity"][:n], gallery, torch.arange(n)),
-            **{f"recon_{k}": v for k, v in _errors(r, _read(oracle, _t(heads))).items()},
+    r = _read(oracle, recon, judge)
+    out = {}
+    for name, hits in _hits(truth, gallery, labels).items():
+        out[f"{name[:-3]}id_top1"] = float(hits.float().mean())
+    for name, hits in _hits({k: v[:n] for k, v in r.items()}, gallery, torch.arange(n)).items():
+        out[f"{name[:-3]}recon_id_top1"] = float(hits.float().mean())
+    return {**out, **{f"recon_{k}": v for k, v in _errors(r, _read(oracle, _t(heads))).items()},
             "recon_psnr": float(psnr(recon, _t(heads)).mean())}
 
 
 @torch.no_grad()
 def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pairs: int = 20,
-             pose_tolerance: float = POSE_TOLERANCE, progress: bool = False, desc: str = "swap") -> dict[str, float]:
+             pose_tolerance: float = POSE_TOLERANCE, progress: bool = False, desc: str = "swap",
+             judge: Any = None) -> dict[str, float]:
     """Measure one latent swap method on the protocol.
 
     Args:
@@ -237,15 +249,15 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
         oracle = oracle_mod.load()
     n, m = data.truth.shape[:2]
     render = _renderer(G, mix)
-    gallery = _read(oracle, _t(data.id_images))["identity"]
+    gallery = _read(oracle, _t(data.id_images), judge)
     rows: dict[str, list] = {}
     for j in tqdm(range(m), desc=desc, unit="attribute", disable=not progress):
         img = render(data.id_ws, data.att_ws[j:j + 1].expand(n, -1, -1),
                      {k: v[j] for k, v in data.att_noise.items()}, _t(data.att_images[j:j + 1]))
         truth = _t(data.truth[:, j])
-        a, b = _read(oracle, img), _read(oracle, truth)
-        rows.setdefault("hit", []).append(
-            (torch.nn.functional.normalize(a["identity"], dim=1) @ gallery.T).argmax(1) == torch.arange(n))
+        a, b = _read(oracle, img, judge), _read(oracle, truth)
+        for name, hits in _hits(a, gallery, torch.arange(n)).items():
+            rows.setdefault(name, []).append(hits)
         rows.setdefault("pose", []).append((a["pose"] - b["pose"]).abs().mean(1))
         rows.setdefault("expression", []).append((a["expression"] - b["expression"]).abs().mean(1))
         rows.setdefault("psnr", []).append(psnr(img, truth))
@@ -258,9 +270,12 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
         render(data.id_ws[i:i + 1], data.att_ws[j:j + 1], {kk: v[j] for kk, v in data.att_noise.items()},
                _t(data.att_images[j:j + 1]))
     ms = 1000 * (time.perf_counter() - t0) / max(k, 1)
-    return {"id_top1": float(t[0].mean()), "pose_error": float(t[1].mean()), "expression_error": float(t[2].mean()),
-            "success": float(((t[0] > 0) & (t[1] <= pose_tolerance)).float().mean()),
-            "psnr": float(t[3].mean()), "ssim": float(t[4].mean()), "ms_per_swap": ms, "pairs": n * m}
+    out = {"id_top1": float(t[0].mean()), "pose_error": float(t[1].mean()), "expression_error": float(t[2].mean()),
+           "success": float(((t[0] > 0) & (t[1] <= pose_tolerance)).float().mean()),
+           "psnr": float(t[3].mean()), "ssim": float(t[4].mean()), "ms_per_swap": ms, "pairs": n * m}
+    if "judge_hit" in rows:
+        out["judge_id_top1"] = float(torch.cat(rows["judge_hit"]).float().mean())
+    return out
 
 
 def _renderer(G: Any, mix: Any) -> Callable[..., torch.Tensor]:
@@ -284,7 +299,7 @@ def choose_split(rows: Sequence[dict[str, float]]) -> int:
 
 
 def sweep_lcr(G: Any, data: SwapData, splits: Sequence[int] | None = None, oracle: Any = None,
-              progress: bool = True) -> list[dict[str, float]]:
+              progress: bool = True, judge: Any = None) -> list[dict[str, float]]:
     """`evaluate` LCR at each split (default: every split 0..num_ws); one row per split, with `split`."""
     from .latent import lcr
 
@@ -293,7 +308,7 @@ def sweep_lcr(G: Any, data: SwapData, splits: Sequence[int] | None = None, oracl
 
         oracle = oracle_mod.load()
     splits = range(G.num_ws + 1) if splits is None else splits
-    return [{"split": int(s), **evaluate(G, data, lambda a, b, s=s: lcr(a, b, s), oracle, progress=False)}
+    return [{"split": int(s), **evaluate(G, data, lambda a, b, s=s: lcr(a, b, s), oracle, progress=False, judge=judge)}
             for s in tqdm(list(splits), desc="lcr splits", unit="split", disable=not progress)]
 
 

@@ -90,7 +90,18 @@ def test_calibrated_edit_achieves_the_requested_change_read_independently(tiny_G
             assert achieved(s) == pytest.approx(s, rel=0.15)
     rows = evaluate_edit(tiny_G, e, [0.3 * hi], oracle=oracle, ws=ws)
     assert rows[0]["achieved"] == pytest.approx(achieved(0.3 * hi), rel=1e-4) and rows[0]["n"] == 32
-    assert set(rows[0]["leakage"]) == set(ATTRIBUTES) - {"yaw"}
+    assert set(rows[0]["leakage"]) == set(ATTRIBUTES) - {"yaw"} and "judge_identity_drift" not in rows[0]
+    # with a judge, its identity drift too: 1 - cos of its embeddings of the renders before and after
+    from synthetic.judge import Judge
+
+    torch.manual_seed(0)
+    jd = Judge(width=8, input_size=32).eval()
+    rows = evaluate_edit(tiny_G, e, [0.3 * hi], oracle=oracle, ws=ws, judge=jd)
+    with torch.no_grad():
+        a = jd.embed(tiny_G.synthesis(ws, noise_mode="const"))
+        b = jd.embed(tiny_G.synthesis(e.apply(ws, 0.3 * hi), noise_mode="const"))
+    assert rows[0]["judge_identity_drift"] == pytest.approx(float((1 - (a * b).sum(1)).mean()), rel=1e-4, abs=1e-6)
+    assert rows[0]["judge_identity_drift"] > 0
 
 
 def test_roomy_samples_read_inside_the_central_range(tiny_G):
