@@ -110,7 +110,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
             latents = [handlers.generate(model, None, seed).latent_path for seed in (2, 8)]
             page.locator("#swap-identity input[type=file]").set_input_files(str(latents[0]))
             page.locator("#swap-attribute input[type=file]").set_input_files(str(latents[1]))
-            expect(page.locator("#swap-attribute")).to_contain_text(latents[1].name, timeout=TIMEOUT_MS)
+            expect(page.locator("#swap-attribute")).to_contain_text(latents[1].stem, timeout=TIMEOUT_MS)  # shown as "seed0008 .npz"
             page.locator("#swap-btn").click()
             swapped = _new_src(page, "#swap-result")
             expect(page.locator("#swap-info")).to_contain_text("Nothing to paste back", timeout=TIMEOUT_MS)
