@@ -34,11 +34,15 @@ import click
 @click.option("--data-fraction", default=0.5, type=click.FloatRange(0, 1), help="Share of each batch from --data.")
 @click.option("--id-weight", default=0.5, type=click.FloatRange(min=0),
               help="Identity loss weight on --data images (1 - cos of the attribute oracle's embeddings).")
+@click.option("--identity-net", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ArcFace's model_ir_se50.pth: the identity term on --data photos (default: the attribute oracle, "
+                   "made for the synthetic heads).")
 @click.option("--init-from", default=None, type=click.Path(path_type=Path),
               help="Start from this encoder (a folder or registered name, made for NETWORK) instead of a fresh one.")
 def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
                   image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool,
-                  data: Path | None, data_fraction: float, id_weight: float, init_from: Path | None) -> None:
+                  data: Path | None, data_fraction: float, id_weight: float, identity_net: Path | None,
+                  init_from: Path | None) -> None:
     """Train an encoder (image -> W+) for NETWORK on its own generated samples (and --data images)."""
     from sgtcore.errors import CheckpointError
     from stylegan.cli_network import load_network
@@ -53,7 +57,8 @@ def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float,
     cfg = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, progressive_every=progressive_every,
                              image_weight=image_weight, reg_weight=reg_weight, loss=loss, channels=channels, seed=seed,
                              half=half, data=None if data is None else str(data), data_fraction=data_fraction,
-                             id_weight=id_weight, init_from=None if init_from is None else str(init_from))
+                             id_weight=id_weight, init_from=None if init_from is None else str(init_from),
+                             identity_net=None if identity_net is None else str(identity_net))
     try:
         run(G, outdir, cfg, D=D, network=str(network))
     except (ValueError, FileNotFoundError, CheckpointError) as exc:

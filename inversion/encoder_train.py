@@ -56,6 +56,7 @@ class EncoderTrainConfig:
     id_weight: float = 0.5  # oracle identity loss on the `data` part
     data_val: int = 64  # images at the end of `data` held out for validation (never trained on)
     init_from: str | None = None  # an encoder folder (of this G) to start from instead of a fresh one
+    identity_net: str | None = None  # ArcFace's model_ir_se50.pth for the identity term instead of the oracle (photos)
 
 
 @torch.no_grad()
@@ -102,9 +103,9 @@ class ImageFolderData:
 
 
 @torch.no_grad()
-def evaluate_images(G: Generator, encoder: Encoder, images: torch.Tensor, oracle=None) -> dict[str, float]:
-    """Held-out images (uint8 `[N, 3, R, R]`): PSNR of `G.synthesis(encoder(x))` vs x, and the oracle identity
-    distance (1 − cos) when an oracle is given."""
+def evaluate_images(G: Generator, encoder: Encoder, images: torch.Tensor, id_distance=None) -> dict[str, float]:
+    """Held-out images (uint8 `[N, 3, R, R]`): PSNR of `G.synthesis(encoder(x))` vs x, and the identity distance
+    (1 − cos) when `id_distance` (`(a, b) -> [N]`, e.g. `oracle.identity_distance`) is given."""
     from sgtcore.images import from_uint8
 
     p, d = [], []
@@ -112,8 +113,8 @@ def evaluate_images(G: Generator, encoder: Encoder, images: torch.Tensor, oracle
         x = from_uint8(images[i:i + 16], channels_first=True)
         rec = G.synthesis(encoder(x), noise_mode="const")
         p.append(psnr(rec, x))
-        if oracle is not None:
-            d.append(oracle.identity_distance(rec, x))
+        if id_distance is not None:
+            d.append(id_distance(rec, x))
     out = {"data_psnr": float(torch.cat(p).mean())} if p else {}
     if d:
         out["data_id_distance"] = float(torch.cat(d).mean())
@@ -162,11 +163,18 @@ def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConf
         model = wrap_ddp(encoder, info)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         loss_fn: ReconstructionLoss = make_loss(cfg.loss, D=D)
-        oracle = None
+        oracle = id_distance = None  # the identity network and its `(a, b) -> 1 - cos [N]`
         if data is not None and cfg.id_weight > 0:
-            from synthetic import oracle as oracle_mod
+            if cfg.identity_net is not None:  # real faces: ArcFace IR-SE-50, as pSp/e4e train with
+                from .identity import load_identity_net
 
-            oracle = oracle_mod.load(device=G.w_avg.device)
+                oracle = load_identity_net(cfg.identity_net, device=G.w_avg.device)
+                id_distance = oracle.distance
+            else:
+                from synthetic import oracle as oracle_mod
+
+                oracle = oracle_mod.load(device=G.w_avg.device)
+                id_distance = oracle.identity_distance
         _, w_std = w_stats(G)
         latent_scale = G.w_dim / w_std ** 2  # makes the latent MSE ~1 for an uninformed guess
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank + 1)
@@ -203,7 +211,7 @@ def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConf
                         rec = loss_fn(recon, img).mean()
                         total = total + cfg.image_weight * rec
                     if oracle is not None:
-                        ident = oracle.identity_distance(recon[n_gen:], img[n_gen:]).mean()
+                        ident = id_distance(recon[n_gen:], img[n_gen:]).mean()
                         total = total + cfg.id_weight * ident
                 reg = delta_norm(delta) / w_std
                 total = total + cfg.reg_weight * reg
@@ -224,7 +232,7 @@ def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConf
         if info.is_main:
             val = evaluate(G, encoder, cfg.val_samples)
             if data is not None and len(data.val):
-                val.update(evaluate_images(G, encoder, data.val, oracle))
+                val.update(evaluate_images(G, encoder, data.val, id_distance))
             log.write(json.dumps({"final": val, "time": time.perf_counter() - t0}) + "\n")
             log.close()
             save_encoder(encoder, outdir, {**meta, "step": cfg.steps, "validation": val}, half=cfg.half,

@@ -113,3 +113,21 @@ def _train_on_folder(outdir: str) -> torch.nn.Module:
 def test_two_ranks_with_a_folder_stay_in_sync(tmp_path):
     got = run_two_ranks(_train_on_folder, tmp_path)
     assert torch.equal(got[0], got[1])
+
+
+def test_identity_net_replaces_the_oracle_for_photos(folder, tmp_path, monkeypatch):
+    """`--identity-net model_ir_se50.pth` (ArcFace): its 1 - cos is the identity term, the oracle is not loaded."""
+    from reference import psp_ref
+    from synthetic import oracle as oracle_mod
+
+    torch.save(psp_ref.arcface_params((16, 24, 32, 48), (1, 2, 2, 1), dim=64, seed=4), tmp_path / "arc.pth")
+    monkeypatch.setattr(oracle_mod, "load", lambda *a, **k: pytest.fail("the oracle was loaded"))
+    G = make_tiny_G(0)
+    cfg = EncoderTrainConfig(steps=2, batch=4, progressive_every=0, loss="l2", log_every=1, val_samples=2,
+                             data=str(folder), data_fraction=1.0, image_weight=0.0, latent_weight=0.0, reg_weight=0.0,
+                             id_weight=1.0, data_val=4, identity_net=str(tmp_path / "arc.pth"))
+    train_encoder(G, tmp_path / "enc", cfg, progress=False)
+    rows = [json.loads(ln) for ln in (tmp_path / "enc" / "log.jsonl").read_text().splitlines()]
+    assert all(r["identity"] > 0 for r in rows if "step" in r) and rows[-1]["final"]["data_id_distance"] > 0
+    r = _cli("--network", tmp_path / "missing_net", "--outdir", tmp_path / "x", "--identity-net", tmp_path / "no.pth")
+    assert r.exit_code != 0 and "Traceback" not in r.output
