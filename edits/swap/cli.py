@@ -42,9 +42,13 @@ def _splits(spec: str, num_ws: int) -> list[int]:
                    "the shipped ones for synthheads are found without it.")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
+@click.option("--identity-net", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Real-photo protocol: ArcFace's model_ir_se50.pth as a second identity judge beside dlib "
+                   "(column 'ArcFace').")
 def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: tuple[str, ...], splits: str,
               invert_steps: int | None, real_identities: Path | None, real_attributes: Path | None,
-              cache: Path | None, swap_nets: tuple[Path, ...], out_json: Path | None) -> None:
+              cache: Path | None, swap_nets: tuple[Path, ...], out_json: Path | None,
+              identity_net: Path | None) -> None:
     """Measure swap methods on held-out synthetic heads with exact truth (ID retrieval, pose and
     expression error, PSNR/SSIM against the true swap render, time per swap) next to the ceiling.
 
@@ -73,7 +77,8 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     if (real_identities is None) != (real_attributes is None):
         raise click.UsageError("the real-photo protocol needs both --real-identities and --real-attributes")
     if real_identities is not None:
-        return _eval_real(G, network, real_identities, real_attributes, methods, splits, invert_steps, out_json)
+        return _eval_real(G, network, real_identities, real_attributes, methods, splits, invert_steps, out_json,
+                          identity_net)
     split_list = [default_split(G.num_ws)] if splits == "default" else _splits(splits, G.num_ws)
     oracle, judge = oracle_mod.load(), judge_mod.load()  # every identity figure by both (the judge trains nothing)
     data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
@@ -110,7 +115,7 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
 
 
 def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tuple[str, ...], splits: str,
-               steps: int | None, out_json: Path | None) -> None:
+               steps: int | None, out_json: Path | None, identity_net: Path | None = None) -> None:
     """`sgt eval-swap --real-identities --real-attributes`: `edits.swap.real_eval.swap_folders` per method."""
     from sgtcore.errors import CheckpointError
 
@@ -121,20 +126,28 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
 
     split_list = [None] if splits == "default" else _splits(splits, G.num_ws)  # type: ignore[attr-defined]
     try:
+        arcface = None
+        if identity_net is not None:
+            from inversion.identity import load_identity_net
+
+            arcface = load_identity_net(identity_net)
         ids, atts = real_eval.list_photos(id_dir), real_eval.list_photos(att_dir)
         for m in methods:
             Swapper(G, m)  # an untrained method fails before any photo is inverted
         # every photo aligned and inverted once for all methods and splits
         ids = [prepare(p, G, "identity", steps=steps) for p in tqdm(ids, desc="invert identities")]
         atts = [prepare(p, G, "attribute", steps=steps, landmarks=True) for p in tqdm(atts, desc="invert attributes")]
-        rows = [real_eval.swap_folders(G, ids, atts, m, s, steps) for m in methods for s in split_list]
+        rows = [real_eval.swap_folders(G, ids, atts, m, s, steps, identity_net=arcface)
+                for m in methods for s in split_list]
     except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
     click.echo(f"real photos: {len(ids)} identities x {len(atts)} attributes ({id_dir}, {att_dir})")
-    click.echo("method  split  ID top-1  pose err (deg)  yaw/pitch/roll  expr err  measured  no face (id/att/swap)")
+    click.echo("method  split  ID top-1  ArcFace  pose err (deg)  yaw/pitch/roll  expr err  measured  no face "
+               "(id/att/swap)")
     for r in rows:
         nf = r["not_found"]
-        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {r['pose_error']:>14.2f}  "
+        arc = f"{r['arcface_id_top1']:>7.3f}" if "arcface_id_top1" in r else f"{'-':>7}"
+        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {arc}  {r['pose_error']:>14.2f}  "
                    f"{r['yaw_error']:.1f}/{r['pitch_error']:.1f}/{r['roll_error']:.1f}  {r['expression_error']:>8.4f}"
                    f"  {r['pairs_measured']:>4}/{r['pairs']:<4} {len(nf['identities'])}/{len(nf['attributes'])}/"
                    f"{len(nf['swaps'])}")

@@ -204,7 +204,7 @@ def _mean(values: list[float]) -> float:
 
 
 def evaluate_real(swaps: Any, identities: Sequence[np.ndarray], attributes: Sequence[np.ndarray],
-                  detector: Any = "hog", upsample: int = 1) -> dict[str, Any]:
+                  detector: Any = "hog", upsample: int = 1, identity_net: Any = None) -> dict[str, Any]:
     """Measure N x M swaps of real photos (no truth image exists).
 
     Args:
@@ -212,6 +212,9 @@ def evaluate_real(swaps: Any, identities: Sequence[np.ndarray], attributes: Sequ
         identities: N uint8 `[H, W, 3]` identity photos (the retrieval gallery).
         attributes: M uint8 `[H, W, 3]` attribute images, in the swap's frame (the aligned attribute).
         detector, upsample: dlib detector (as `inversion.landmarks.get_detector`).
+        identity_net: a second identity judge beside dlib, e.g. ArcFace (`inversion.identity.load_identity_net`):
+            adds `arcface_id_top1`, the same retrieval with its embeddings of the aligned frames (no detection:
+            every swap counts).
 
     Returns:
         `id_top1` (over swaps with a face, among identities with a face), `pose_error` (deg, mean |yaw, pitch,
@@ -253,7 +256,18 @@ def evaluate_real(swaps: Any, identities: Sequence[np.ndarray], attributes: Sequ
     if emb:
         gallery = torch.from_numpy(np.stack([ids[i][0] for i in gallery_idx]))
         id_top1 = top1(torch.from_numpy(np.stack(emb)), gallery, torch.tensor(labels))
-    return {"id_top1": id_top1, "pose_error": _mean(err["pose"]), "yaw_error": _mean(err["yaw"]),
+    extra = {}
+    if identity_net is not None:
+        from sgtcore.images import from_uint8
+
+        def emb_of(x: np.ndarray) -> torch.Tensor:
+            with torch.no_grad():
+                return identity_net.embed(from_uint8(np.ascontiguousarray(x)))[0]
+
+        gallery_a = torch.stack([emb_of(x) for x in identities])
+        queries = torch.stack([emb_of(swaps[i][j]) for i in range(n) for j in range(m)])
+        extra["arcface_id_top1"] = top1(queries, gallery_a, torch.arange(n).repeat_interleave(m))
+    return {**extra, "id_top1": id_top1, "pose_error": _mean(err["pose"]), "yaw_error": _mean(err["yaw"]),
             "pitch_error": _mean(err["pitch"]), "roll_error": _mean(err["roll"]),
             "expression_error": _mean(err["expr"]), "mouth_open_error": _mean(err["mouth"]),
             "eyes_closed_error": _mean(err["eyes"]), "pairs": n * m, "pairs_measured": len(err["pose"]),
@@ -275,7 +289,7 @@ def list_photos(folder: str | os.PathLike) -> list[Path]:
 
 def swap_folders(G: Any, identities: Sequence[Any], attributes: Sequence[Any], method: str = "lcr",
                  split: int | None = None, steps: int | None = None, detector: str = "hog", upsample: int = 1,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, identity_net: Any = None) -> dict[str, Any]:
     """Swap every (identity, attribute) pair with `edits.swap.swap` and `evaluate_real` the result.
 
     Args:
@@ -283,6 +297,7 @@ def swap_folders(G: Any, identities: Sequence[Any], attributes: Sequence[Any], m
         identities, attributes: photo paths (or anything `swap` takes, `Prepared` included); each photo is
             aligned and inverted once.
         method, split, steps, detector, upsample: as `edits.swap.swap`.
+        identity_net: a second identity judge (ArcFace), see `evaluate_real`.
 
     Returns:
         `evaluate_real`'s dict plus `identities`, `attributes` (names) and `method`, `split`. The gallery is the
@@ -312,7 +327,7 @@ def swap_folders(G: Any, identities: Sequence[Any], attributes: Sequence[Any], m
             bar.update()
         rows.append(row)
     bar.close()
-    out = evaluate_real(rows, [a.image for a in ids], [b.image for b in atts], detector, upsample)
+    out = evaluate_real(rows, [a.image for a in ids], [b.image for b in atts], detector, upsample, identity_net)
     return {**out, "method": method, "split": used_split,
             "identities": [_name(x, p) for x, p in zip(identities, ids)],
             "attributes": [_name(x, p) for x, p in zip(attributes, atts)]}

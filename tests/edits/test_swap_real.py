@@ -7,6 +7,7 @@ import json
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 from click.testing import CliRunner
 from skimage import data
 
@@ -128,3 +129,35 @@ def test_cli_real_protocol_runs_and_counts_missing_faces(tmp_path):
     bad = CliRunner().invoke(main, ["eval-swap", "--real-identities", str(tmp_path / "ids"), "--network",
                                     str(tmp_path / "tiny")])
     assert bad.exit_code != 0 and "--real-attributes" in bad.output
+    # ArcFace as the second judge: every swap is embedded (no detection), so every pair is retrieved
+    from reference import psp_ref
+
+    torch.save(psp_ref.arcface_params((16, 24, 32, 48), (1, 2, 2, 1), dim=64, seed=4), tmp_path / "arc.pth")
+    res = CliRunner().invoke(main, ["eval-swap", "--real-identities", str(tmp_path / "ids"), "--real-attributes",
+                                    str(tmp_path / "atts"), "--network", str(tmp_path / "tiny"), "--steps", "1",
+                                    "--identity-net", str(tmp_path / "arc.pth"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert 0 <= json.loads(out.read_text())["rows"][0]["arcface_id_top1"] <= 1 and "ArcFace" in res.output
+
+
+def test_arcface_is_a_second_judge_beside_dlib(tmp_path):
+    """`identity_net=` (ArcFace, `sgt eval-swap --real-* --identity-net`): `arcface_id_top1` is the retrieval of
+    every swap among the identity images by its embeddings, recomputed here by hand."""
+    from inversion.identity import load_identity_net
+    from reference import psp_ref
+    from sgtcore.images import from_uint8
+
+    torch.save(psp_ref.arcface_params((16, 24, 32, 48), (1, 2, 2, 1), dim=64, seed=4), tmp_path / "arc.pth")
+    net = load_identity_net(tmp_path / "arc.pth")
+    ids = [_head(0), _head(2)]
+    att = _head(4, 20.0)
+    id_imgs = [render(p, 128).image for p in ids]
+    swaps = [[render(swap_truth(a, att), 128).image, render(swap_truth(a, _head(6)), 128).image] for a in ids]
+    r = rv.evaluate_real(swaps, id_imgs, [render(att, 128).image, render(_head(6), 128).image], identity_net=net)
+    with torch.no_grad():
+        g = [net.embed(from_uint8(x))[0] for x in id_imgs]
+        hits = [max(range(2), key=lambda k: float(torch.cosine_similarity(net.embed(from_uint8(swaps[i][j]))[0], g[k],
+                                                                           dim=0))) == i
+                for i in range(2) for j in range(2)]
+    assert r["arcface_id_top1"] == pytest.approx(sum(hits) / 4)
+    assert "arcface_id_top1" not in rv.evaluate_real(swaps, id_imgs, [render(att, 128).image, render(_head(6), 128).image])
