@@ -59,7 +59,10 @@ def test_edit_invert_swap_render_with_only_the_required_inputs(client, model, ex
     assert info.startswith("LCR swap: ")  # method defaults to lcr
     image, _, params = client.predict(api_name="/render")
     defaults = {name: d for name, (_, _, d) in handlers.render_defaults().items()}
-    assert np.array_equal(_png(image), handlers.render_head(0, 256, **defaults).image)
+    # the same head: llvmpipe may rasterise a few edge pixels differently between two renders under load
+    # (seen once in a full run); a different default would move whole features
+    diff = np.abs(_png(image).astype(int) - handlers.render_head(0, 256, **defaults).image)
+    assert (diff > 8).mean() < 1e-3, (diff > 8).mean()
     a, b, changed = client.predict(api_name="/render_pair")
     assert changed.startswith("smile: ") and not np.array_equal(_png(a), _png(b))
 
