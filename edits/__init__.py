@@ -58,8 +58,9 @@ def available(G_or_name: Any) -> dict[str, Edit]:
     from .formats import registered
 
     G = stylegan.load(G_or_name) if isinstance(G_or_name, str) else G_or_name
-    found: dict[str, Edit] = registered(stylegan.fingerprint(G))
-    for entry in registry.entries("edit", generator=stylegan.fingerprint(G)):
+    fp = stylegan.fingerprint(G)  # hashes the synthesis weights: once per call
+    found: dict[str, Edit] = registered(fp)
+    for entry in registry.entries("edit", generator=fp):
         edit = load(entry.path, G)
         found.setdefault(edit.name, edit)
     return dict(sorted(found.items(), key=lambda kv: _natural(kv[0])))
