@@ -40,6 +40,9 @@ from sgtcore.machine import cpu_description
 #: name -> (project() keyword arguments, runs on every head (False: only the first --long-heads))
 METHODS: dict[str, tuple[dict, bool]] = {
     "encoder": (dict(steps=0), True),
+    "w+25": (dict(steps=25), True),
+    "w+50": (dict(steps=50), True),
+    "w+100": (dict(steps=100), True),
     "default": (dict(), True),
     "w+1000": (dict(steps=1000), False),
     "w+3000": (dict(steps=3000), False),
@@ -72,7 +75,7 @@ def retrieval(query: dict, gallery: dict, labels: torch.Tensor) -> dict[str, flo
     return {k: top1(query[k], gallery[k], labels) for k in gallery}
 
 
-def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None):
+def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None, encoder=None):
     """Reconstruction `[1, 3, R, R]`, wall seconds and the projection result of one method on one target.
 
     `pivot`: `(default's ProjectionResult, its seconds)` for PTI, which is charged both.
@@ -81,7 +84,7 @@ def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None):
 
     if name == "pti":
         if pivot is None:
-            pivot = run_method(G, "default", target, loss, seed)[1:]
+            pivot = run_method(G, "default", target, loss, seed, encoder=encoder)[1:]
         r, before = pivot
         t0 = time.perf_counter()
         delta = pivotal_tuning(G, target, r.ws, r.noise, steps=PTI_STEPS[0], loss=loss, seed=seed, progress=False)
@@ -89,7 +92,7 @@ def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None):
             img = apply_delta(G, delta).synthesis(r.ws, noise=r.noise or None)
         return img, before + time.perf_counter() - t0, r
     t0 = time.perf_counter()
-    r = project(G, target, loss=loss, seed=seed, progress=False, **METHODS[name][0])
+    r = project(G, target, loss=loss, seed=seed, progress=False, encoder=encoder, **METHODS[name][0])
     return r.image.detach(), time.perf_counter() - t0, r
 
 
@@ -103,6 +106,9 @@ def main() -> None:
     p.add_argument("--json", default="runs/identity.json")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--judge", default=None, help="a judge folder (default: the registered judge)")
+    p.add_argument("--encoder", default=None,
+                   help="start every method from this encoder folder (default: the one registered for the network)")
+    p.add_argument("--loss", default="auto", help="projection loss (default: the library's 'auto')")
     p.add_argument("--rescore", action="store_true",
                    help="recompute every stored row's retrieval from its saved reconstruction with today's oracle and "
                         "judge (e.g. after a better judge shipped), then print the table; nothing is inverted")
@@ -130,13 +136,20 @@ def main() -> None:
         D = stylegan.load_discriminator(args.network)
     except (stylegan.CheckpointError, FileNotFoundError):
         D = None
-    loss = make_loss("auto", D=D)
+    loss = make_loss(args.loss, D=D)
+    encoder = None
+    if args.encoder:
+        from inversion.encoder import load_encoder
+
+        encoder = load_encoder(args.encoder, G)
     oracle, judge = oracle_mod.load(), judge_mod.load(args.judge)
     res = G.img_resolution
     out_path = Path(args.json)
     state = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    if state.get("network") not in (None, args.network) or state.get("heads") not in (None, args.heads):
-        raise SystemExit(f"{out_path} holds another run ({state.get('network')}, {state.get('heads')} heads)")
+    if state and (state.get("network"), state.get("heads"), state.get("encoder", "registered")) != \
+            (args.network, args.heads, args.encoder or "registered"):
+        raise SystemExit(f"{out_path} holds another run ({state.get('network')}, {state.get('heads')} heads, "
+                         f"encoder {state.get('encoder', 'registered')})")
     ids, atts = protocol_params(args.heads, args.ceiling_att)
     targets = aligned_renders(ids, res)
     gallery = embeddings(targets, oracle, judge)
@@ -146,7 +159,7 @@ def main() -> None:
         state["ceiling"] = retrieval(embeddings(truths, oracle, judge), gallery,
                                      labels.repeat_interleave(args.ceiling_att))
     state.update(network=args.network, heads=args.heads, long_heads=args.long_heads, cpu=cpu_description(),
-                 loss=loss.name, resolution=res)
+                 loss=loss.name, resolution=res, encoder=args.encoder or "registered", threads=args.threads)
     rows = state.setdefault("rows", {})
     recon_cache = out_path.with_suffix(".npz")
     recons = dict(np.load(recon_cache)) if recon_cache.is_file() else {}
@@ -171,7 +184,7 @@ def main() -> None:
             key = f"{name}/{i}"
             if key in recons:
                 continue
-            img, wall, result = run_method(G, name, targets[i:i + 1], loss, seed=i, pivot=pivot)
+            img, wall, result = run_method(G, name, targets[i:i + 1], loss, seed=i, pivot=pivot, encoder=encoder)
             if name == "default":
                 pivot = (result, wall)
             emb = embeddings(img, oracle, judge)
@@ -214,7 +227,8 @@ def summarize(rows: dict[str, list[dict]]) -> dict[str, dict]:
 
 def table(state: dict) -> str:
     c = state["ceiling"]
-    lines = [f"{state['network']} ({state['resolution']} px), {state['heads']} held-out heads; CPU: {state['cpu']}",
+    lines = [f"{state['network']} ({state['resolution']} px), {state['heads']} held-out heads, encoder "
+             f"{state.get('encoder', 'registered')}, loss {state['loss']}; CPU: {state['cpu']}",
              f"ceiling (truth renders, other pose/expression/light): oracle {100 * c['oracle']:.1f} %, "
              f"judge {100 * c['judge']:.1f} %", "",
              "| method | heads | ID top-1 oracle | ID top-1 judge | PSNR | SSIM | s/head |", "|---|---|---|---|---|---|---|"]

@@ -6,7 +6,6 @@ an arbitrary path.
 """
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 import threading
@@ -54,17 +53,9 @@ def find_checkpoints(models_dir: str | Path) -> dict[str, Path]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
-def _shipped_fingerprints() -> frozenset[str]:
-    """Fingerprints of the shipped generators: all of them are trained on synthetic renders."""
-    from sgtcore import registry
-
-    return frozenset(stylegan.fingerprint(stylegan.load(e.path)) for e in registry.shipped() if e.kind == "generator")
-
-
 def is_synthetic(G: stylegan.Generator) -> bool:
     """True for the shipped CGI-trained generators (by fingerprint, so a copy under another name counts too)."""
-    return stylegan.fingerprint(G) in _shipped_fingerprints()
+    return stylegan.is_shipped(G)
 
 
 class DemoModel:
@@ -72,7 +63,7 @@ class DemoModel:
 
     Args:
         network: the default network: a registered name or a checkpoint path (trusted: it comes from
-            the command line).
+            the command line). Every registered generator is offered after it.
         models_dir: a folder whose checkpoints are offered as well.
         G: the default network's generator when the caller has already loaded it.
         device: torch device.
@@ -82,6 +73,10 @@ class DemoModel:
                  G: stylegan.Generator | None = None, device: str = "cpu"):
         self.default = Path(network).name if Path(network).exists() else network
         self.sources: dict[str, str | Path] = {self.default: network}
+        from sgtcore import registry
+
+        for e in registry.entries("generator"):  # the shipped models (e.g. the 128 px v2) and the user's
+            self.sources.setdefault(e.name, e.name)
         if models_dir is not None:
             for name, path in find_checkpoints(models_dir).items():
                 self.sources.setdefault(name, path)

@@ -125,9 +125,9 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
 @click.option("--preset", default="auto", type=click.Choice(["auto", "nvlabs"]),
-              help="Defaults for the options below left unset: 'auto' = W+, 200 steps from the encoder registered "
-                   "for --network (else the best of 16 samples); 'nvlabs' = W, 1000 steps from w_avg "
-                   "(inversion.PRESETS, bench/RESULTS.md).")
+              help="Defaults for the options below left unset: 'auto' = W+, 50 steps from the encoder registered "
+                   "for --network with an identity term (else 200 from the best of 16 samples); 'nvlabs' = W, 1000 "
+                   "steps from w_avg (inversion.PRESETS, bench/RESULTS.md).")
 @click.option("--space", default=None, type=click.Choice(["w", "w+"]), help="Latent space [default: from --preset].")
 @click.option("--steps", default=None, type=click.IntRange(min=0), help="Optimisation steps [default: from --preset].")
 @click.option("--init", "init", default=None, type=click.Choice(["auto", "w_avg", "encoder"]),
@@ -150,11 +150,17 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
 @click.option("--pti-steps", default=0, type=click.IntRange(min=0),
               help="Pivotal tuning steps after projection (0: off); writes pti_delta/ (a model folder) + proj_pti.png.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif showing the optimisation.")
+@click.option("--id-weight", default=None, type=click.FloatRange(min=0),
+              help="Weight of the identity term (default: the preset's, 0.3 for auto; 0: off).")
+@click.option("--identity-net", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="ArcFace's model_ir_se50.pth as the identity term's network (default: the oracle for the shipped "
+                   "synthetic-head models, none for other generators).")
 @click.option("--seed", default=0, type=int, help="Seed for noise maps and w noise.")
 def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, space: str | None, steps: int | None,
             init: str | None, encoder_dir: Path | None, candidates: int | None, lr: float | None,
             w_noise: float | None, loss: str,
-            lpips_weights: Path | None, do_align: bool | None, pti_steps: int, gif: bool, seed: int) -> None:
+            lpips_weights: Path | None, do_align: bool | None, pti_steps: int, gif: bool, id_weight: float | None,
+            identity_net: Path | None, seed: int) -> None:
     """Project aligned faces (or photos, aligned first) into a generator's W / W+ space.
 
     INPUTS are image files or folders of images. An input that fails is reported and skipped,
@@ -176,7 +182,7 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
     from .image_io import load_image
     from .losses import make_loss, psnr
     from .project_folder import INDEX_CSV, RESULT_FILES, project_files
-    from .projection import ProjectionError, prepare_target, resolve_settings
+    from .projection import FROM_PRESET, ProjectionError, prepare_target, resolve_settings
     from .projection import project as project_image
     from .project_io import save_projection
 
@@ -191,12 +197,21 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
             encoder = load_encoder(encoder_dir, G=G)
         except (stylegan.CheckpointError, OSError) as exc:
             raise click.ClickException(f"--encoder: {' '.join(str(exc).split())}") from None
+    identity = FROM_PRESET
+    if identity_net is not None:
+        from .identity import load_identity_net
+
+        try:
+            identity = load_identity_net(identity_net)
+        except (stylegan.CheckpointError, OSError) as exc:
+            raise click.ClickException(f"--identity-net: {' '.join(str(exc).split())}") from None
     loss_fn = make_loss(loss, D=D, lpips_weights=lpips_weights)
     if loss_fn.name != loss:
         tqdm.write(f"note: loss {loss!r} -> {loss_fn.name!r}", file=sys.stderr)
     try:  # the library owns the defaults; resolve once to report them and fail early
         settings, encoder = resolve_settings(G, preset, space=space, steps=steps, init=init, candidates=candidates,
-                                             lr=lr, w_noise=w_noise, encoder=encoder)
+                                             lr=lr, w_noise=w_noise, encoder=encoder, identity=identity,
+                                             id_weight=id_weight)
     except ValueError as exc:
         raise click.UsageError(f"{exc} (an encoder folder: --encoder DIR)" if "encoder" in str(exc) else str(exc)) from None
     steps = settings.steps
@@ -220,7 +235,8 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
             tqdm.write(f"note: {path}: {warning.message}", file=sys.stderr)
         result = project_image(G, target, preset=preset, space=settings.space, steps=steps, init=settings.init,
                                encoder=encoder, lr=settings.lr, w_noise=settings.w_noise,
-                               candidates=settings.candidates, loss=loss_fn, seed=seed,
+                               candidates=settings.candidates, loss=loss_fn, seed=seed, identity=identity,
+                               id_weight=settings.id_weight,
                                frame_every=max(1, steps // 50) if gif else 0,
                                progress=rank_world()[0] == 0)  # one bar, not one per rank
         extra = None
@@ -242,6 +258,7 @@ def project(inputs: tuple[Path, ...], network: str, outdir: Path, preset: str, s
     # what makes a finished result reusable by a re-run: same generator, same resolved settings, same options
     key = {"generator": stylegan.fingerprint(G), "settings": asdict(settings), "loss": loss_fn.name, "seed": seed,
            "align": do_align, "encoder": None if encoder_dir is None else str(encoder_dir), "pti_steps": pti_steps,
+           "identity_net": None if identity_net is None else str(identity_net),
            "gif": gif}
     required = [*RESULT_FILES, *(["proj.gif"] if gif else []), *(["pti_delta", "proj_pti.png"] if pti_steps else [])]
     info = init_distributed("cpu")  # torchrun's process group (gloo), or one process

@@ -4,7 +4,7 @@ from stylegan.discriminator import Discriminator, DiscriminatorConfig
 from stylegan.formats.errors import (
     ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
 )
-from stylegan.fingerprints import fingerprint
+from stylegan.fingerprints import fingerprint, is_shipped
 from stylegan.formats.ours import load_pretrained, save_pretrained
 from stylegan.formats.rosinality import save_rosinality
 from stylegan.generator import Generator, GeneratorConfig
@@ -15,6 +15,7 @@ from stylegan.utils import seed_to_z
 __all__ = [
     "Generator", "GeneratorConfig", "Discriminator", "DiscriminatorConfig", "load", "load_discriminator",
     "load_pretrained", "save_pretrained", "save_rosinality", "register", "registered_names", "seed_to_z", "fingerprint",
+    "is_shipped",
     "CheckpointError", "UnsafeCheckpointError", "CorruptCheckpointError", "UnknownFormatError",
     "ArchitectureMismatchError", "save_ws", "load_ws", "Latents", "LatentFileError",
 ]

@@ -37,3 +37,24 @@ def fingerprint(G: torch.nn.Module) -> str:
         h.update(p.detach().flatten()[:256].cpu().float().numpy().tobytes())
     _CACHE[G] = (key, h.hexdigest()[:16])
     return _CACHE[G][1]
+
+
+def _shipped() -> frozenset[str]:
+    """Fingerprints of the generators shipped in `stylegan/weights` (read once; they do not change)."""
+    global _SHIPPED
+    if _SHIPPED is None:
+        from sgtcore import registry
+        from stylegan.loading import load
+
+        _SHIPPED = frozenset(fingerprint(load(e.path)) for e in registry.shipped() if e.kind == "generator")
+    return _SHIPPED
+
+
+_SHIPPED: frozenset[str] | None = None
+
+
+def is_shipped(G: torch.nn.Module) -> bool:
+    """True for a generator shipped with the toolkit, by fingerprint (a copy under another name counts too).
+
+    All of them are trained on the synthetic heads of `synthetic/`, so the oracle reads their images."""
+    return fingerprint(G) in _shipped()

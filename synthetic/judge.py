@@ -89,6 +89,9 @@ class Judge(nn.Module):
         crop: central share of the frame resized to ``input_size``.
     """
 
+    #: `inversion.identity_term` refuses a network that says this: the judge measures, it is never a loss.
+    never_a_loss = True
+
     def __init__(self, width: int = 24, embed_dim: int = 24, input_size: int = INPUT_SIZE, crop: float = CROP):
         super().__init__()
         if input_size % 16:

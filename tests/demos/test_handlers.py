@@ -10,6 +10,7 @@ import synthetic
 from demo_setup import examples, model  # noqa: F401 (fixtures)
 from demos import edit_handlers, handlers
 from demos.models import DemoModel, find_checkpoints
+from sgtcore import registry
 from stylegan.images import to_uint8
 
 
@@ -136,14 +137,30 @@ def test_models_dir_offers_checkpoints_by_name_only(tmp_path, tiny_G):
     assert list(find_checkpoints(tmp_path)) == ["tiny"]
     m = DemoModel("synthheads", tmp_path)
     try:
-        assert m.names == ["synthheads", "tiny"]
+        registered = [e.name for e in registry.entries("generator") if e.name != "synthheads"]
+        assert m.names == ["synthheads", *registered, "tiny"] and len(set(m.names)) == len(m.names)
         assert m.get("tiny").G.img_resolution == 32 and not m.get("tiny").synthetic
         assert handlers.REAL_PHOTO_NOTE not in handlers.network_info(m, "tiny")
         assert handlers.generate(m, "tiny", 0).image.shape == (32, 32, 3)
-        with pytest.raises(ValueError, match="unknown network .*choose one of: synthheads, tiny"):
+        with pytest.raises(ValueError, match="unknown network .*choose one of: synthheads, .*tiny"):
             m.get(str(tmp_path / "tiny"))  # a path typed into the UI is not a name on offer
     finally:
         m.close()
+
+
+def test_registered_generators_are_in_the_network_menu(tmp_path, tiny_G):
+    stylegan.save_pretrained(tiny_G, tmp_path / "tiny")
+    registry.register("generator", "my_tiny", tmp_path / "tiny")
+    try:
+        m = DemoModel("synthheads")
+        try:
+            assert m.names[0] == "synthheads" and "my_tiny" in m.names
+            assert {e.name for e in registry.shipped() if e.kind == "generator"} <= set(m.names)
+            assert m.get("my_tiny").G.img_resolution == 32
+        finally:
+            m.close()
+    finally:
+        registry.unregister("generator", "my_tiny")
 
 
 def test_default_network_is_marked_synthetic(model):

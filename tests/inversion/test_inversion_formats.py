@@ -17,12 +17,28 @@ SHIPPED = Path(__file__).resolve().parents[2] / "inversion" / "weights" / "synth
 
 
 def test_the_shipped_encoder_is_found_for_its_generator():
-    assert "format" not in json.loads((SHIPPED / "config.json").read_text())  # the first layout, still read
+    assert json.loads((SHIPPED / "config.json").read_text())["kind"] == "encoder"
     G = stylegan.load("synthheads")
     enc = find_encoder(G)
     assert enc is not None and torch.equal(enc.w_avg, G.w_avg) and not enc.training
     assert enc.config.num_ws == G.num_ws
     assert find_encoder(make_tiny_G(0)) is None
+
+
+def test_the_first_encoder_layout_is_still_read(tmp_path):
+    """The layout the first shipped encoder had (until 2026-12-05): no format/kind keys, the generator's
+    fingerprint inside `metadata`."""
+    G = make_tiny_G(0)
+    enc = encoder_for(G)
+    out = save_encoder(enc, tmp_path / "enc", metadata={"network": "tiny"}, generator=G)
+    cfg = json.loads((out / "config.json").read_text())
+    legacy = {"class_name": "Encoder", "format_version": 1, "config": cfg["config"],
+              "metadata": {**cfg["metadata"], "generator": cfg["generator"]}}
+    (out / "config.json").write_text(json.dumps(legacy))
+    back = load_encoder(out, G)
+    assert all(torch.equal(a, b) for a, b in zip(enc.state_dict().values(), back.state_dict().values()))
+    with pytest.raises(stylegan.ArchitectureMismatchError):
+        load_encoder(out, make_tiny_G(1))
 
 
 def test_a_registered_encoder_is_found_and_records_its_generator(tmp_path):

@@ -50,20 +50,101 @@ def test_presets_fill_in_what_is_not_given(G):
     enc = inversion.encoder_for(G)
     auto, e = resolve_settings(G)  # no encoder is registered for a fresh tiny G
     assert e is None and asdict(auto) == dict(preset="auto", space="w+", steps=200, init="w_avg", candidates=16,
-                                               lr=0.1, w_noise=0.0)
+                                               lr=0.1, w_noise=0.0, identity=None, id_weight=0.0)  # not a shipped G
     from_enc, e = resolve_settings(G, encoder=enc)
-    assert e is enc and (from_enc.init, from_enc.lr, from_enc.candidates, from_enc.w_noise) == ("encoder", 0.05, 0, 0.0)
+    assert e is enc and (from_enc.init, from_enc.lr, from_enc.candidates, from_enc.w_noise, from_enc.steps) == \
+        ("encoder", 0.05, 0, 0.0, 50)
     nv, e = resolve_settings(G, "nvlabs", encoder=enc)  # NVlabs ignores an encoder: w_avg start
     assert e is None and asdict(nv) == dict(preset="nvlabs", space="w", steps=1000, init="w_avg", candidates=0,
-                                             lr=0.1, w_noise=0.05)
+                                             lr=0.1, w_noise=0.05, identity=None, id_weight=0.0)
     mixed, _ = resolve_settings(G, "nvlabs", space="w+", steps=7, lr=0.3, candidates=4)
     assert (mixed.space, mixed.steps, mixed.lr, mixed.candidates, mixed.w_noise) == ("w+", 7, 0.3, 4, 0.0)
     given, _ = resolve_settings(G, init=torch.zeros(1, G.num_ws, G.w_dim))
-    assert (given.init, given.lr, given.candidates) == ("ws", 0.05, 0)
+    assert (given.init, given.lr, given.candidates, given.steps) == ("ws", 0.05, 0, 50)
     with pytest.raises(ValueError, match="preset"):
         resolve_settings(G, "fast")
     with pytest.raises(ValueError, match="lr"):
         resolve_settings(G, lr=-1.0)
+
+
+class _Embedder(torch.nn.Module):
+    """A small differentiable identity network: `embed(x) -> [N, 256]` (ArcFace's interface)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = torch.nn.Conv2d(3, 16, 5, stride=2)
+
+    def embed(self, x):
+        f = torch.nn.functional.adaptive_avg_pool2d(self.conv(x), 4).flatten(1)
+        return f - f.mean(1, keepdim=True)  # centred: unrelated images are far apart
+
+
+def test_identity_term_is_one_minus_cosine_to_the_cached_target(G, targets):
+    from inversion.identity_term import IdentityTerm
+
+    net, (_, target) = _Embedder(), targets["in_w"]
+    img = torch.randn(3, *target.shape[1:]).clamp(-1, 1)
+    term = IdentityTerm(net)
+    with pytest.raises(RuntimeError, match="set_target"):
+        term(img)
+    term.set_target(target)
+    a, b = net.embed(img).double(), net.embed(target).double()
+    want = 1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))  # float64 formula
+    assert torch.allclose(term(img).double(), want, atol=1e-6) and abs(float(term(target))) < 1e-6
+
+
+def test_identity_term_in_the_refinement_pulls_the_embedding_and_is_recorded(G, targets):
+    from inversion.identity_term import IdentityTerm
+    from inversion.losses import ReconstructionLoss
+
+    class NoPixels(ReconstructionLoss):  # isolates the identity term: nothing else moves the code
+        name = "none"
+
+        def forward(self, img, target):
+            return img.flatten(1).sum(1) * 0
+
+    _, target = targets["mixed"]
+    net = _Embedder()
+    term = IdentityTerm(net)
+    term.set_target(target)
+    kw = dict(steps=25, loss=NoPixels(), progress=False, seed=0, encoder=None, init="w_avg")
+    start = project(G, target, steps=0, loss=NoPixels(), progress=False, init="w_avg")
+    plain = project(G, target, identity=None, **kw)
+    pulled = project(G, target, identity=net, id_weight=1.0, **kw)
+    s = pulled.history["settings"]
+    assert (s["identity"], s["id_weight"]) == ("_Embedder", 1.0) and plain.history["settings"]["identity"] is None
+    assert plain.history["identity"] == [0.0] * 25 and len(pulled.history["identity"]) == 25
+    with torch.no_grad():
+        d0, d_plain, d_pulled = (float(term(r.image)) for r in (start, plain, pulled))
+    assert abs(pulled.history["identity"][0] - d0) < 0.05 * d0  # the logged term is the term (same start)
+    assert d_pulled < 0.3 * d0 and d_plain > 0.7 * d0, (d0, d_plain, d_pulled)
+    assert project(G, target, identity=net, id_weight=0.0, **kw).history["settings"]["identity"] is None
+
+
+def test_identity_term_refuses_the_judge_and_non_networks(G, targets):
+    from synthetic import judge
+
+    _, target = targets["in_w"]
+    with pytest.raises(ValueError, match="judge.*never a loss"):
+        project(G, target, steps=1, identity=judge.load(), progress=False)
+    with pytest.raises(ValueError, match="identity must be"):
+        project(G, target, steps=1, identity="arcface", progress=False)
+    with pytest.raises(ValueError, match="predict\\(\\) or embed\\(\\)"):
+        project(G, target, steps=1, identity=torch.nn.Linear(2, 2), progress=False)
+    with pytest.raises(ValueError, match="id_weight"):
+        project(G, target, steps=1, identity=_Embedder(), id_weight=-1.0, progress=False)
+
+
+def test_identity_auto_is_the_oracle_for_shipped_generators_only(G):
+    assert resolve_settings(G)[0].identity is None and not stylegan.is_shipped(G)
+    shipped = stylegan.load("synthheads")
+    assert stylegan.is_shipped(shipped)
+    s = resolve_settings(shipped)[0]
+    assert (s.identity, s.id_weight) == ("oracle", 0.3)
+    assert resolve_settings(shipped, "nvlabs")[0].identity is None
+    assert resolve_settings(shipped, identity=None)[0].identity is None
+    assert resolve_settings(G, identity="oracle")[0].identity == "oracle"
 
 
 def test_inversion_project_is_the_function_and_records_its_settings(G, targets):

@@ -92,19 +92,44 @@ def test_encoder_init_from_the_cli(network, tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    ([], dict(preset="auto", space="w+", steps=2, init="w_avg", candidates=16, lr=0.1, w_noise=0.0)),
+    ([], dict(preset="auto", space="w+", steps=2, init="w_avg", candidates=16, lr=0.1, w_noise=0.0, identity=None,
+              id_weight=0.0)),  # no identity network for a generator that is not shipped
     (["--preset", "nvlabs"], dict(preset="nvlabs", space="w", steps=2, init="w_avg", candidates=0, lr=0.1,
-                                  w_noise=0.05)),
+                                  w_noise=0.05, identity=None, id_weight=0.0)),
     (["--preset", "nvlabs", "--space", "w+", "--lr", "0.2"], dict(preset="nvlabs", space="w+", steps=2,
-                                                                   init="w_avg", candidates=0, lr=0.2, w_noise=0.05)),
+                                                                   init="w_avg", candidates=0, lr=0.2, w_noise=0.05,
+                                                                   identity=None, id_weight=0.0)),
+    (["--identity-net", "ARCFACE"], dict(preset="auto", space="w+", steps=2, init="w_avg", candidates=16, lr=0.1,
+                                         w_noise=0.0, identity="IdentityNet", id_weight=0.3)),
+    (["--identity-net", "ARCFACE", "--id-weight", "2"], dict(preset="auto", space="w+", steps=2, init="w_avg",
+                                                             candidates=16, lr=0.1, w_noise=0.0,
+                                                             identity="IdentityNet", id_weight=2.0)),
+    (["--identity-net", "ARCFACE", "--id-weight", "0"], dict(preset="auto", space="w+", steps=2, init="w_avg",
+                                                             candidates=16, lr=0.1, w_noise=0.0, identity=None,
+                                                             id_weight=0.0)),
 ])
 def test_cli_takes_the_library_defaults(network, tmp_path, args, expected):
     """The CLI adds no policy: what it runs is `inversion.resolve_settings` of what the user typed."""
     import json
 
+    from reference import psp_ref
+
     net, imgs = network
+    if "ARCFACE" in args:  # ArcFace's file layout (model_ir_se50.pth), small widths
+        torch.save(psp_ref.arcface_params((16, 24, 32, 48), (1, 2, 2, 1), dim=64, seed=4), tmp_path / "arcface.pth")
+        args = [str(tmp_path / "arcface.pth") if a == "ARCFACE" else a for a in args]
     r = CliRunner().invoke(main, ["project", str(imgs / "face0.png"), "--network", str(net), "--outdir",
-                                  str(tmp_path), "--steps", "2", "--loss", "l2", *args])
+                                  str(tmp_path / "out"), "--steps", "2", "--loss", "l2", *args])
     assert r.exit_code == 0, r.output
-    hist = json.loads((tmp_path / "face0" / "history.json").read_text())
+    hist = json.loads((tmp_path / "out" / "face0" / "history.json").read_text())
     assert hist["settings"] == expected and "projecting with" in r.output
+    assert len(hist["identity"]) == 2 and (hist["identity"][0] > 0) == (expected["identity"] is not None)
+
+
+def test_identity_net_that_is_not_one_is_a_clear_error(network, tmp_path):
+    net, imgs = network
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    r = CliRunner().invoke(main, ["project", str(imgs / "face0.png"), "--network", str(net), "--outdir",
+                                  str(tmp_path / "out"), "--steps", "2", "--identity-net", str(tmp_path / "junk.pth")])
+    assert r.exit_code != 0 and "--identity-net:" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "out" / "face0").exists()
