@@ -287,7 +287,10 @@ def resolve_settings(G: Generator, preset: str = "auto", *, space: Space | None 
     if w_noise is None:
         # noise on w helps only a start from the mean (NVlabs); it undoes a good guess
         w_noise = p["w_noise"] if kind == "w_avg" and candidates == 0 else 0.0
-    id_weight = p["id_weight"] if id_weight is None else float(id_weight)
+    if id_weight is None:  # a network given with a preset that has no term (nvlabs) gets auto's weight
+        explicit = identity is not FROM_PRESET and identity is not None
+        id_weight = p["id_weight"] or (PRESETS["auto"]["id_weight"] if explicit else 0.0)
+    id_weight = float(id_weight)
     if not id_weight >= 0:
         raise ValueError(f"id_weight must be >= 0, got {id_weight}")
     term = resolve_identity(G, p["identity"] if identity is FROM_PRESET else identity) if id_weight > 0 else None
