@@ -59,3 +59,17 @@ if __name__ == "__main__":  # record EXPECTED for the current weights
     path.write_text(re.sub(r"^EXPECTED = .*$", "EXPECTED = " + json.dumps(new), path.read_text(), count=1,
                            flags=re.M))
     print("recorded", new)
+
+
+def test_v2_is_registered_beside_v1_grown_from_it_and_draws_128_px_heads():
+    """`synthheads128` (issue 19's v2, in training): registered by name, 128 px with v1's widths plus one block,
+    warm-started by growing v1, trained on 50 000 renders; its images are in range and differ by seed."""
+    G1, G2 = stylegan.load("synthheads"), stylegan.load("synthheads128")
+    meta = json.loads((stylegan.loading._PKG_WEIGHTS / "synthheads128" / "config.json").read_text())["metadata"]
+    assert (G2.img_resolution, G2.num_ws, G2.w_dim, G2.z_dim) == (128, G1.num_ws + 2, G1.w_dim, G1.z_dim)
+    assert meta["warm_start"]["grown_from_resolution"] == 64 and meta["train_images"] >= 50_000
+    assert meta["kimg"] > meta["warm_start"]["kimg"]
+    assert stylegan.is_shipped(G2) and stylegan.is_shipped(G1)
+    img, _ = _stats(G2)
+    assert img.shape == (4, 3, 128, 128) and torch.isfinite(img).all() and (img.abs() > 1).float().mean() < 0.05
+    assert (img[0] - img[1]).abs().mean() > 0.02 and img.std() > 0.1
