@@ -2,6 +2,7 @@
 generator (encoders, PTI deltas, edits, swap networks) so that it is never used with another."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import weakref
@@ -39,18 +40,13 @@ def fingerprint(G: torch.nn.Module) -> str:
     return _CACHE[G][1]
 
 
+@functools.lru_cache(maxsize=None)
 def _shipped() -> frozenset[str]:
     """Fingerprints of the generators shipped in `stylegan/weights` (read once; they do not change)."""
-    global _SHIPPED
-    if _SHIPPED is None:
-        from sgtcore import registry
-        from stylegan.loading import load
+    from sgtcore import registry
+    from stylegan.loading import load
 
-        _SHIPPED = frozenset(fingerprint(load(e.path)) for e in registry.shipped() if e.kind == "generator")
-    return _SHIPPED
-
-
-_SHIPPED: frozenset[str] | None = None
+    return frozenset(fingerprint(load(e.path)) for e in registry.shipped() if e.kind == "generator")
 
 
 def is_shipped(G: torch.nn.Module) -> bool:
