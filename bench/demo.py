@@ -12,7 +12,9 @@ not asked for before, so no cache answers it. Reported, p50 / p90 in ms:
   concurrent clients (the queue runs one torch job at a time, so they wait for each other);
 - edit, gradio_client: `Client.predict(..., api_name="/edit")`, which uploads the latent and
   downloads every output image on each call;
-- in process: the handler (`demos.edit_handlers.edit`) and the PNG encode (`demos.handlers.png_file`);
+- in process: the handler (`demos.edit_handlers.edit`) and the PNG encode (`demos.handlers.png_file`); the
+  Invert handler on the main thread, on a worker thread, and from a worker through `MainThreadRunner`
+  (median of `--inverts`), side by side: why `sgt demo` runs torch work on its main thread;
 - generate, invert and swap round trips through `gradio_client` (invert with the demo's real settings;
   swap = lcr of two latents, and of two photos, which aligns and inverts both).
 
@@ -158,6 +160,48 @@ def in_process(network: str, latent: Path, n: int) -> tuple[list[float], list[fl
             handler.append(t1 - t0)
             encode.append(time.perf_counter() - t1)
         return handler, encode
+    finally:
+        model.close()
+
+
+def invert_by_thread(network: str, photo: Path, reps: int) -> dict[str, float]:
+    """Median seconds of the Invert handler run three ways in this process, side by side: on the main
+    thread, on a worker thread (where Gradio runs handlers), and from a worker thread through
+    `MainThreadRunner` (what `sgt demo` does; see `demos.mainthread` for why)."""
+    import statistics
+    import threading
+
+    import torch
+
+    from demos import handlers
+    from demos.mainthread import MainThreadRunner
+    from demos.models import DemoModel
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # as `sgt demo` does
+    model = DemoModel(network)
+    runner = MainThreadRunner()
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        handlers.invert(model, None, photo, True)
+        return time.perf_counter() - t0
+
+    def in_worker(fn, serve: bool = False) -> list[float]:
+        out: list[float] = []
+        t = threading.Thread(target=lambda: out.extend(fn() for _ in range(reps)))
+        t.start()
+        if serve:  # this (main) thread runs what the worker submits
+            runner.serve(until=lambda: not t.is_alive(), poll_s=0.01)
+        t.join()
+        return out
+    try:
+        model.get()
+        once()  # warm-up: model, dlib, first-call allocations
+        res = {"main thread": statistics.median(once() for _ in range(reps)),
+               "worker thread": statistics.median(in_worker(once))}
+        runner.accept()
+        res["worker via MainThreadRunner"] = statistics.median(in_worker(lambda: runner.call(once), serve=True))
+        return res
     finally:
         model.close()
 
@@ -356,6 +400,8 @@ def main(network: str, url: str | None, calls: int, clients: int, inverts: int, 
         return
     handler, encode = in_process(network, latent, calls)
     res["edit_handler_ms"], res["edit_encode_ms"] = pct(handler), pct(encode)
+    if inverts:
+        res["invert_handler_s"] = {k: round(v, 2) for k, v in invert_by_thread(network, photo, inverts).items()}
 
     print(f"network {network}, {calls} edit calls per line, a new '{EDIT}' value each call; p50 / p90 in ms")
     rows = [("edit, browser-like, 1 client", res["edit_browser_1_ms"]),
@@ -369,6 +415,8 @@ def main(network: str, url: str | None, calls: int, clients: int, inverts: int, 
         print(f"  {name:55s} {p50:7.1f} / {p90:7.1f}")
     print(f"  {'invert (real settings), gradio_client.predict, s':55s} {res['invert_s']}")
     print(f"  {'swap (lcr) of two photos incl. 2 inversions, s':55s} {res['swap_photos_s']}")
+    for where, sec in res.get("invert_handler_s", {}).items():
+        print(f"  {'invert handler in process, ' + where + ', s':55s} {sec}")
     ok50 = res["edit_browser_1_ms"][0] <= TARGET_P50_MS
     ok90 = res[f"edit_browser_{clients}_ms"][1] <= TARGET_P90_4_MS
     print(f"targets: edit p50 <= {TARGET_P50_MS:.0f} ms: {'met' if ok50 else 'MISSED'}; "

@@ -20,9 +20,11 @@ already aligned attribute) and a line saying which layers came from which side.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no version check, no telemetry
 
@@ -64,7 +66,7 @@ def shown_errors(*paths: object) -> Iterator[None]:
 
 
 def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: int | None = None,
-          queue_size: int = QUEUE_SIZE) -> gr.Blocks:
+          queue_size: int = QUEUE_SIZE, run: Callable[..., Any] | None = None) -> gr.Blocks:
     """The demo's `gr.Blocks` (queue configured) for `model`'s networks.
 
     Args:
@@ -75,6 +77,9 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
             arriving when that many wait is answered at once with HTTP 503 "Queue is full"
             (`gradio_client`: QueueError "Queue is full! Please try again."), so a burst never hangs the
             server or makes it grow without bound.
+        run: how the torch handlers' work is run, `run(fn, *args, **kwargs)`: `sgt demo` passes
+            `MainThreadRunner.call` (torch is ~2x faster on the main thread, see `demos.mainthread`);
+            None: inline, on Gradio's worker thread.
     """
     import synthetic
     from edits import swap as swap_lib
@@ -83,6 +88,16 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
     # the first paint shows a face (seed 0 at the Generate controls' defaults), not an empty box: rendered once
     # here and sent with the page config, so a page load costs no request and queues nothing
     first = handlers.generate(model, None, 0, 0.7, "const")
+
+    def on_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` run through `run`; `functools.wraps` keeps the signature Gradio reads (gr.Progress included)."""
+        if run is None:
+            return fn
+
+        @functools.wraps(fn)
+        def job(*args: Any, **kwargs: Any) -> Any:
+            return run(fn, *args, **kwargs)
+        return job
     with gr.Blocks(title="stylegan-toolkit demo", analytics_enabled=False) as demo:
         gr.Markdown("# stylegan-toolkit\nGenerate, invert, edit, swap and render faces on CPU. "
                     "Every action is also an API endpoint (see *Use via API* below).")
@@ -118,6 +133,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
 
         # a None default makes an input optional over the API (gradio_client may leave it out); the others
         # default to their widget's initial value
+        @on_torch
         def generate(net, seed, psi, noise_mode, mix_seed=None, mix_from=0, mix_to=4, latent_file=None):
             with shown_errors(latent_file):
                 r = handlers.generate(model, net, seed, psi, noise_mode, mix_seed, mix_from, mix_to, latent_file)
@@ -147,6 +163,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                     inv_latent = gr.File(label="Latent (.npz, key 'w', with noise maps)", elem_id="inv-latent")
                     pasted = gr.Image(label="Pasted back", elem_id="inv-pasted", **IMAGE)
 
+        @on_torch
         def invert(net, photo, paste, progress=gr.Progress(track_tqdm=True)):
             with shown_errors(photo):
                 r = handlers.invert(model, net, photo, paste, steps=invert_steps)
@@ -190,6 +207,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         def edit_files(r: edit_handlers.Edited) -> tuple:
             return png(r.before), png(r.after), png(r.pasted), r.info
 
+        @on_torch
         def edit_ui(net, latent, photo, *values):
             if not latent:  # cleared: nothing to show, no error
                 return None, None, None, ""
@@ -204,6 +222,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
               [network, edit_latent, edit_photo, *edit_sliders], [before, after, edit_pasted, edit_info],
               trigger_mode="always_last", concurrency_id=TORCH, show_progress="minimal", api_visibility="private")
 
+        @on_torch
         def edit_api(net, latent, strengths=None, photo=None):  # strengths None: no edit (before = after)
             with shown_errors(latent, photo):
                 r = edit_handlers.edit(model, net, latent, strengths, photo)
@@ -254,6 +273,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                     swap_pasted = gr.Image(label="Pasted back into the attribute photo", elem_id="swap-pasted",
                                            **IMAGE)
 
+        @on_torch
         def swap(net, identity, attribute, method, paste, progress=gr.Progress(track_tqdm=True)):
             with shown_errors(identity, attribute):
                 r = swap_handlers.swap(model, net, identity, attribute, method, paste, steps=invert_steps)
@@ -318,6 +338,7 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                        api_name="render_pair", concurrency_id=RENDER)
 
         # ------------------------------------------------------------------- network switching
+        @on_torch
         def switch(net):
             with shown_errors():
                 num_ws = model.get(net).G.num_ws

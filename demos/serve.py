@@ -9,6 +9,17 @@ from pathlib import Path
 import click
 
 
+def warm_aligner(photo: Path) -> None:
+    """Align `photo` once, so that the first Invert does not pay for loading dlib's detector and landmark
+    model (1.3 s of the first call, measured on the 2-core dev VM)."""
+    import inversion
+
+    try:
+        inversion.align(photo, output_size=64)
+    except (ImportError, ValueError, OSError):  # no dlib, no face: Invert will say so when asked
+        pass
+
+
 @click.command(context_settings={"show_default": True})
 @click.option("--host", default="127.0.0.1",
               help="Address to bind; 0.0.0.0 makes the demo reachable from your network.")
@@ -40,6 +51,7 @@ def demo(host: str, port: int, network: str, models_dir: Path | None, directions
 
     from .app import build, launch
     from .examples import write_examples
+    from .mainthread import MainThreadRunner
     from .models import DemoModel
 
     model = DemoModel(network, models_dir, G=G)
@@ -49,12 +61,18 @@ def demo(host: str, port: int, network: str, models_dir: Path | None, directions
     try:
         click.echo(f"loading {network} (+ warm-up); networks on offer: {', '.join(model.names)}")
         model.get()
-        app = build(model, write_examples(model.output_dir()))
+        runner = MainThreadRunner()  # this thread does the torch work: see demos.mainthread
+        runner.accept()  # requests that come before `serve` below wait for it
+        examples = write_examples(model.output_dir())
+        warm_aligner(examples[-1])
+        app = build(model, examples, run=runner.call)
         url = launch(app, host, port, allowed=[model.root])
         click.echo(f"serving the demo at {url} (Ctrl-C stops it)")
-        app.block_thread()
+        runner.serve()  # until Ctrl-C / SIGTERM
     except OSError as exc:  # e.g. the port is taken
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # Ctrl-C: a normal stop
+        click.echo("stopping the demo")
     finally:
         if app is not None:
             app.close()

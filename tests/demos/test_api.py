@@ -171,6 +171,10 @@ def test_sgt_demo_serves_and_refuses_a_bad_network(tmp_path):
                 break
         assert seen and seen[-1].split()[4] == f"http://127.0.0.1:{port}/", "".join(seen)
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        # a torch handler answers: run on the main thread by `sgt demo`'s MainThreadRunner
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        _, latent, info = client.predict("synthheads", 3, 0.7, "const", None, 0, 0, None, api_name="/generate")
+        assert info.startswith("seed 3") and Path(latent).is_file()
     finally:
         watchdog.cancel()
         proc.terminate()  # SIGTERM: the demo stops like on Ctrl-C, removing its temporary files
