@@ -89,8 +89,15 @@ def _step(lo: float, hi: float) -> float:
     return float(10 ** np.floor(np.log10(max(hi - lo, 1e-6) / 100)))
 
 
-def parse_strengths(strengths: Mapping[str, Any] | str | None, catalogue: Mapping[str, Any]) -> dict[str, float]:
-    """Strengths as `{edit name: value in the edit's unit}`, checked against the catalogue.
+class Strengths(NamedTuple):
+    values: dict[str, float]   # {catalogue name: strength in the edit's unit}, inside the edit's range
+    notes: list[str]           # one line per strength that was clamped to its range
+
+
+def parse_strengths(strengths: Mapping[str, Any] | str | None, catalogue: Mapping[str, Any]) -> Strengths:
+    """Strengths as `{edit name: value in the edit's unit}`, checked against the catalogue; a value past
+    the edit's measured range (the slider's ends) is clamped to it, with a note: beyond it the edit was
+    never measured (`edits.OutOfRangeWarning`).
 
     Args:
         strengths: a mapping or its JSON text (`'{"sefa:0": 1.5, "dge:yaw": 15}'`); None or "" = no edit.
@@ -98,18 +105,18 @@ def parse_strengths(strengths: Mapping[str, Any] | str | None, catalogue: Mappin
         catalogue: `edits.available(G)`.
 
     Returns:
-        `{catalogue name: strength}`.
+        The strengths by catalogue name, and the notes on clamped ones.
 
     Raises:
         ValueError: not a JSON object, an unknown edit name (the message lists the known ones), one edit
-            named twice, a value that is not a finite number or lies outside the edit's range.
+            named twice, a value that is not a finite number.
     """
     import json
 
     import edits
 
     if strengths is None or (isinstance(strengths, str) and not strengths.strip()):
-        return {}
+        return Strengths({}, [])
     if isinstance(strengths, str):
         try:
             strengths = json.loads(strengths)
@@ -118,20 +125,23 @@ def parse_strengths(strengths: Mapping[str, Any] | str | None, catalogue: Mappin
                              f"({exc})") from None
     if not isinstance(strengths, Mapping):
         raise ValueError(f"strengths must be a JSON object {{edit name: strength}}, got {type(strengths).__name__}")
-    out = {}
+    out, notes = {}, []
     for key, value in strengths.items():
         try:
             edit = edits.resolve(catalogue, str(key))
         except edits.UnknownEditError as exc:
             raise ValueError(str(exc)) from None
         name, v = edit.name, _float(value, f"strength of {key}")
-        lo, hi = _range(edit)
-        if not lo <= v <= hi:
-            raise ValueError(f"strength of {name} = {v:g} is outside its range [{lo:g}, {hi:g}] ({_unit(edit)})")
         if name in out:
             raise ValueError(f"{name} is given twice (as {key!r} too); give each edit once")
+        lo, hi = _range(edit)
+        if not lo <= v <= hi:
+            clamped = min(max(v, lo), hi)
+            notes.append(f"{name} {v:+g} {_unit(edit)} is outside its measured range [{lo:g}, {hi:g}]: "
+                         f"clamped to {clamped:+g}")
+            v = clamped
         out[name] = v
-    return out
+    return Strengths(out, notes)
 
 
 def reset_strengths(model: DemoModel, network: str | None = None) -> dict[str, float]:
@@ -200,7 +210,8 @@ def edit(model: DemoModel, network: str | None, latent_file: str | Path | None,
         Before and after images, the pasted-back photo (or None) and a line naming the edits applied.
 
     Raises:
-        ValueError: no latent file, bad strengths (see `parse_strengths`), a photo of another size than
+        ValueError: no latent file, bad strengths (see `parse_strengths`; out-of-range ones are clamped,
+            with a note in the info line), a photo of another size than
             the one aligned.
         stylegan.LatentFileError: an unreadable latent file or one made for another generator.
     """
@@ -211,7 +222,7 @@ def edit(model: DemoModel, network: str | None, latent_file: str | Path | None,
         raise ValueError("no latent: generate or invert an image first, or upload a latent file (.npz)")
     net = model.get(network)
     catalogue = model.edits(network)
-    values = parse_strengths(strengths, catalogue)
+    values, notes = parse_strengths(strengths, catalogue)
     src = _source(net.G, str(latent_file), _stamp(latent_file))
     applied = [(catalogue[n], v) for n, v in values.items() if v != 0]
     if applied:
@@ -228,8 +239,9 @@ def edit(model: DemoModel, network: str | None, latent_file: str | Path | None,
         except ValueError as exc:  # another photo than the one inverted
             raise ValueError(str(exc).replace("the image", Path(photo).name, 1)) from None
     info = "; ".join(f"{e.name} {v:+g} {_unit(e)}" for e, v in applied) or "no edit (all strengths 0)"
+    info = "\n\n".join([info, *notes])
     return Edited(src.before, after, pasted, info)
 
 
 __all__ = ["CALIBRATED", "EditSlider", "Edited", "METHOD_TITLES", "UNIT_LABELS", "edit", "edit_sliders",
-           "parse_strengths", "reset_strengths"]
+           "Strengths", "parse_strengths", "reset_strengths"]

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 from sgtcore import modelio
 
 from .base import Edit, EditModule, LinearEdit, apply_edit
+from .calibration import OutOfRangeWarning
 from .formats import import_direction, register_directions
 from .io import load
 from .names import METHOD_ORDER, UnknownEditError, resolve
@@ -138,4 +139,4 @@ def render(G: Any, ws: Any, edits: Iterable[Sequence] = (), noise_mode: str = "c
 
 
 __all__ = ["Edit", "LinearEdit", "EditModule", "apply_edit", "apply_styles", "available", "load", "render",
-           "resolve", "UnknownEditError", "METHOD_ORDER", "swap", "import_direction", "register_directions"]
+           "resolve", "UnknownEditError", "OutOfRangeWarning", "METHOD_ORDER", "swap", "import_direction", "register_directions"]

@@ -4,7 +4,10 @@ An edit moves a latent by a raw amount (σ along a direction, an InterFaceGAN di
 Delta-GAN reference Δ). `measure` applies it at a grid of raw strengths to held-out samples, reads
 the attribute with the oracle before and after, and keeps the mean achieved change at each raw
 strength: a curve through (0, 0). `Calibration.to_raw` inverts that curve (monotone piecewise-linear;
-linear beyond the measured ends), so `edit.apply(ws, 15.0)` on a yaw edit asks for a 15° turn.
+linear beyond the measured ends), so `edit.apply(ws, 15.0)` on a yaw edit asks for a 15° turn. Beyond
+the measured range nothing was checked (the achieved change saturates, the face drifts off the training
+distribution): `to_raw` extrapolates and warns once per edit (`OutOfRangeWarning`); the demo's sliders
+stop at the range and its API clamps to it.
 
     >>> cal = Calibration([-2, 0, 2], [-31.0, 0.0, 29.0], "yaw", "deg")
     >>> float(cal.to_raw(torch.tensor([14.5])))
@@ -12,6 +15,7 @@ linear beyond the measured ends), so `edit.apply(ws, 15.0)` on a yaw edit asks f
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -31,6 +35,10 @@ def _pava(y: np.ndarray) -> np.ndarray:
             blocks[-1][0] += s
             blocks[-1][1] += c
     return np.concatenate([np.full(int(c), s / c) for s, c in blocks])
+
+
+class OutOfRangeWarning(UserWarning):
+    """A calibrated edit was asked for a change beyond the range its calibration measured."""
 
 
 class Calibration:
@@ -76,6 +84,7 @@ class Calibration:
         self.achieved_points = torch.tensor(np.asarray(keep_a)[o], dtype=torch.float64)
         self.measured_raw, self.measured_achieved = r.tolist(), a.tolist()
         self.attribute, self.unit, self.info = attribute, unit, dict(info or {})
+        self._warned = False  # OutOfRangeWarning is given once per calibration (one per edit)
 
     @property
     def range(self) -> tuple[float, float]:
@@ -90,7 +99,19 @@ class Calibration:
         return f0 + (x - x0) * (f1 - f0) / (x1 - x0)  # the end segments extend linearly
 
     def to_raw(self, strength: torch.Tensor) -> torch.Tensor:
-        """Raw strengths `[N]` that achieve `strength` `[N]` (in `unit`); 0 maps to exactly 0; differentiable."""
+        """Raw strengths `[N]` that achieve `strength` `[N]` (in `unit`); 0 maps to exactly 0; differentiable.
+
+        Strengths outside `range` are extrapolated linearly, with one `OutOfRangeWarning` per calibration.
+        """
+        lo, hi = self.range
+        tol = 1e-6 * max(hi - lo, 1e-12)  # slider ends rounded to the range are inside
+        outside = (strength.detach() < lo - tol) | (strength.detach() > hi + tol)
+        if not self._warned and bool(outside.any()):
+            self._warned = True
+            bad = float(strength.detach()[outside][0])
+            warnings.warn(f"{self.attribute} change {bad:+g} {self.unit} is outside the calibrated range "
+                          f"[{lo:+.3g}, {hi:+.3g}] {self.unit}: extrapolated, not measured (warned once per edit)",
+                          OutOfRangeWarning, stacklevel=3)
         out = self._interp(strength, self.achieved_points, self.raw_points)
         return torch.where(strength == 0, torch.zeros_like(out), out)
 

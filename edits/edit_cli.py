@@ -227,7 +227,8 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], direction_spec
 
     style_edits = [e.name for e, _, _ in chosen if getattr(e, "space", "w") == "s"]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", edits.OutOfRangeWarning)
             edited_ws = ws
             for e, s, _ in chosen:
                 if getattr(e, "space", "w") != "s":
@@ -236,6 +237,8 @@ def edit(source: Path, network: str, edit_specs: tuple[str, ...], direction_spec
             recon = G.synthesis(ws, noise_mode=noise_mode, noise=noise or None)
     except ValueError as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, edits.OutOfRangeWarning)):
+        click.echo(f"note: {message}", err=True)  # once each: the ws and the image apply every edit
     if not torch.isfinite(edited_ws).all() or not torch.isfinite(edited).all():
         raise click.ClickException("the edits made NaN/Inf values; lower the strengths")
     pasted = None

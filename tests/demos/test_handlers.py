@@ -200,12 +200,14 @@ def test_edit_sliders_are_labelled_in_units_and_grouped():
 
 def test_strengths_accept_a_bare_attribute_as_sgt_edit_does():
     catalogue = _catalogue()
-    assert edit_handlers.parse_strengths('{"yaw": 15, "ganspace:0": -1}', catalogue) == {"dge:yaw": 15.0,
-                                                                                      "ganspace:0": -1.0}
+    assert edit_handlers.parse_strengths('{"yaw": 15, "ganspace:0": -1}', catalogue) == (
+        {"dge:yaw": 15.0, "ganspace:0": -1.0}, [])
     with pytest.raises(ValueError, match="dge:yaw is given twice"):
         edit_handlers.parse_strengths({"yaw": 1, "dge:yaw": 2}, catalogue)
-    with pytest.raises(ValueError, match=r"strength of dge:yaw = 40 is outside its range \[-31, 29\] \(°\)"):
-        edit_handlers.parse_strengths({"yaw": 40}, catalogue)
+    # past the measured range: clamped to it, with a note (the slider's ends; the API clamps the same way)
+    values, notes = edit_handlers.parse_strengths({"yaw": 40, "ganspace:0": -3}, catalogue)
+    assert values == {"dge:yaw": 29.0, "ganspace:0": -3.0}
+    assert notes == ["dge:yaw +40 ° is outside its measured range [-31, 29]: clamped to +29"]
 
 
 def test_edit_sliders_of_the_shipped_network(model):
@@ -243,7 +245,6 @@ def test_edit_keeps_the_latents_noise_maps(model):
 @pytest.mark.parametrize("strengths, message", [
     ('{"moustache": 1}', "unknown edit 'moustache'; available: dge:eyes_closed, "),
     ('{"sefa:0": 1, "sefa:1": 1, "sefa:0 ": 1}', "unknown edit 'sefa:0 '"),
-    ('{"sefa:0": 9}', r"strength of sefa:0 = 9 is outside its range \[-3, 3\] \(σ\)"),
     ('{"sefa:0": "NaN"}', "strength of sefa:0 must be a finite number"),
     ("[1, 2]", "strengths must be a JSON object"),
     ("sefa:0=1", "strengths must be a JSON object like"),
@@ -252,6 +253,14 @@ def test_edit_bad_strengths(model, strengths, message):
     g = handlers.generate(model, None, 0)
     with pytest.raises(ValueError, match=message):
         edit_handlers.edit(model, None, g.latent_path, strengths)
+
+
+def test_edit_clamps_a_strength_past_the_range_and_says_so(model):
+    g = handlers.generate(model, None, 0)
+    far = edit_handlers.edit(model, None, g.latent_path, '{"sefa:0": 9}')
+    end = edit_handlers.edit(model, None, g.latent_path, '{"sefa:0": 3}')
+    assert np.array_equal(far.after, end.after) and not np.array_equal(far.after, far.before)
+    assert far.info == "sefa:0 +3 σ\n\nsefa:0 +9 σ is outside its measured range [-3, 3]: clamped to +3"
 
 
 def test_edit_bad_latents_are_the_library_error(model, tmp_path, tiny_G):

@@ -1,13 +1,15 @@
 """Calibration to physical units and the oracle-based evaluation, against formulas and a planted reader."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from edits.attributes import ATTRIBUTES, SCORABLE, get
 from edits.base import LinearEdit
-from edits.calibration import Calibration, measure, roomy_ws
+from edits.calibration import Calibration, OutOfRangeWarning, measure, roomy_ws
 from edits.evaluate import evaluate_edit
 
 
@@ -18,8 +20,30 @@ def test_to_raw_inverts_the_measured_curve_like_numpy_interp():
     torch.testing.assert_close(cal.to_raw(x), torch.from_numpy(np.interp(x.numpy(), ach, raw)))
     torch.testing.assert_close(cal.to_unit(cal.to_raw(x)), x)
     assert float(cal.to_raw(torch.tensor([0.0]))) == 0.0 and cal.range == (-31.0, 29.0)
-    # beyond the measured ends: the end segment extends linearly
-    assert float(cal.to_raw(torch.tensor([42.0], dtype=torch.float64))) == pytest.approx(2 + 13 / 13)
+    # beyond the measured ends: the end segment extends linearly (with a warning, next test)
+    with pytest.warns(OutOfRangeWarning):
+        assert float(cal.to_raw(torch.tensor([42.0], dtype=torch.float64))) == pytest.approx(2 + 13 / 13)
+
+
+def test_beyond_the_measured_range_warns_once_per_calibration():
+    def make():
+        return Calibration([-2, -1, 0, 1, 2], [-31.0, -14.0, 0.0, 16.0, 29.0], "yaw", "deg")
+    cal = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the range's ends and everything between: no warning
+        cal.to_raw(torch.tensor([-31.0, -3.0, 0.0, 29.0]))
+    with pytest.warns(OutOfRangeWarning, match=r"yaw change \+42 deg is outside the calibrated range \[-31, \+29\] deg"):
+        cal.to_raw(torch.tensor([5.0, 42.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal.to_raw(torch.tensor([-50.0]))  # once per calibration, i.e. per edit
+    with pytest.warns(OutOfRangeWarning, match="-50 deg"):
+        make().to_raw(torch.tensor([-50.0]))  # another edit warns on its own
+    edit = LinearEdit(torch.ones(4), [0], 1.0, name="interfacegan:yaw", method="interfacegan", num_ws=2,
+                      attribute="yaw", unit="deg", calibration=make())
+    with pytest.warns(OutOfRangeWarning) as caught:  # through the Edit protocol, pointing at the caller
+        edit.apply(torch.zeros(1, 2, 4), 40.0)
+    assert caught[0].filename == __file__
 
 
 def test_decreasing_and_non_monotone_curves():

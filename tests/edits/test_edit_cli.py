@@ -83,6 +83,23 @@ def test_latent_edits_compose_in_order_and_match_the_library(setup, tmp_path):
     assert [e["name"] for e in meta2["edits"]] == ["sefa:0", "test:yaw"]
 
 
+def test_a_strength_past_the_calibrated_range_is_applied_with_one_note(setup, tmp_path):
+    from edits.calibration import Calibration
+
+    r, G = setup["root"], setup["G"]
+    cal = Calibration([-1, 0, 1], [-20.0, 0.0, 20.0], "yaw", "deg")
+    e = LinearEdit(_unit(4), range(0, 4), 1.0, name="cal:yaw", method="interfacegan", attribute="yaw", unit="deg",
+                   num_ws=G.num_ws, generator=stylegan.fingerprint(G), calibration=cal)
+    e.save(tmp_path / "edit_cal")
+    res = _run(r / "w.npz", "--network", r / "tiny", "--edit", f"{tmp_path / 'edit_cal'}=30", "--outdir", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.output.splitlines() if line.startswith("note:")]
+    assert notes == ["note: yaw change +30 deg is outside the calibrated range [-20, +20] deg: extrapolated, "
+                     "not measured (warned once per edit)"]
+    got, _ = _latent(tmp_path / "o" / "edited_w.npz")
+    torch.testing.assert_close(got, e.apply(setup["ws"], 30.0))  # extrapolated as the library does: 1.5 raw
+
+
 def test_edits_are_applied_in_the_order_given(setup, tmp_path, monkeypatch):
     """A non-commuting pair: record the order in which the CLI calls `apply`."""
     r = setup["root"]
