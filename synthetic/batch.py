@@ -34,8 +34,14 @@ def _init_worker() -> None:
     os.environ[IN_PROCESS_ENV] = "1"
 
 
-def params_for(index: int, seed: int, pairs: str | None = None, strength: float = 1.0) -> list[HeadParams]:
-    """Parameters of item ``index``: one head, or the two heads of a pair."""
+def params_for(index: int, seed: int, pairs: str | None = None, strength: float = 1.0,
+               motion: tuple[int, int] | None = None) -> list[HeadParams]:
+    """Parameters of item ``index``: one head, the two heads of a pair, or (``motion=(frames, t)``) frame t
+    of moving sequence ``index`` (:func:`synthetic.motion.motion_sequence`)."""
+    if motion is not None:
+        from .motion import motion_sequence
+
+        return [motion_sequence(index, seed, motion[0])[motion[1]]]
     rng = np.random.default_rng([seed, index])
     if pairs:
         return list(pair_params(pairs, rng, strength))
@@ -48,12 +54,14 @@ def record(r: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _job(job: dict[str, Any]) -> list[dict[str, Any]]:
-    plist = params_for(job["index"], job["seed"], job.get("pairs"), job.get("strength", 1.0))
+    plist = params_for(job["index"], job["seed"], job.get("pairs"), job.get("strength", 1.0), job.get("motion"))
     out = []
     for k, p in enumerate(plist):
         r = render(p, job["size"], align=job.get("align", True))
         stem = job["stem"] + ("" if len(plist) == 1 else "_" + "ab"[k])
         rec = record(r, file=Path(stem).name + ".png", index=job["index"], seed=job["seed"])
+        if job.get("motion"):
+            rec["motion"] = {"sequence": job["index"], "frames": job["motion"][0], "frame": job["motion"][1]}
         if job.get("pairs"):
             rec["pair"] = {"attribute": job["pairs"], "member": "ab"[k], "strength": job.get("strength", 1.0)}
         Image.fromarray(r.image).save(stem + ".png", compress_level=1)

@@ -1,4 +1,4 @@
-"""``sgt render``: write random heads, one-attribute pairs or a training set to disk."""
+"""``sgt render``: write random heads, one-attribute pairs, moving-head sequences or a training set to disk."""
 from __future__ import annotations
 
 import json
@@ -23,6 +23,9 @@ from .pairs import PAIR_ATTRIBUTES
 @click.option("--dataset", type=click.IntRange(min=1), default=None, help="Write a training set of this many images instead.")
 @click.option("--align/--no-align", default=True, help="FFHQ framing.")
 @click.option("--masks", is_flag=True, help="Also write <i>_mask.png (head mask).")
+@click.option("--motion", "motion", type=click.IntRange(min=2), default=None, metavar="FRAMES",
+              help="Write --n sequences of one head moving smoothly (pose and expression) for FRAMES frames each: "
+                   "OUTDIR/<i>/<t>.png + .json (synthetic.motion).")
 def render(
     n: int,
     size: int,
@@ -34,15 +37,19 @@ def render(
     dataset: int | None,
     align: bool,
     masks: bool,
+    motion: int | None,
 ) -> None:
     """Render synthetic heads: PNGs plus one JSON per image (parameters and 68 landmarks).
 
     With --dataset N, writes OUTDIR/images/*.png and OUTDIR/dataset.json (per-image parameters
-    and landmarks; "labels": null so NVlabs-style loaders read it as unconditional).
+    and landmarks; "labels": null so NVlabs-style loaders read it as unconditional). With --motion
+    FRAMES, writes --n sequences OUTDIR/<i>/<t>.png (+ .json with the frame's exact parameters).
     """
     out = Path(outdir)
-    if dataset is not None and pairs:
-        raise click.UsageError("--dataset and --pairs cannot be combined")
+    if sum(x is not None for x in (dataset, pairs, motion)) > 1:
+        raise click.UsageError("--dataset, --pairs and --motion cannot be combined")
+    if motion is not None:
+        return _render_motion(n, motion, size, out, seed, workers, align, masks)
     img_dir = out / "images" if dataset is not None else out
     img_dir.mkdir(parents=True, exist_ok=True)
     count = dataset if dataset is not None else n
@@ -69,3 +76,17 @@ def render(
         meta = {"labels": None, "resolution": size, "count": count, "seed": seed, "align": align, "images": records}
         (out / "dataset.json").write_text(json.dumps(meta))
     click.echo(f"wrote {len(records)} images to {out}")
+
+
+def _render_motion(n: int, frames: int, size: int, out: Path, seed: int, workers: int, align: bool,
+                   masks: bool) -> None:
+    """`sgt render --motion FRAMES`: n sequences, one folder each, one job per frame."""
+    jobs = []
+    for i in range(n):
+        (out / f"{i:06d}").mkdir(parents=True, exist_ok=True)
+        jobs += [{"index": i, "seed": seed, "size": size, "motion": (frames, t), "align": align,
+                  "stem": str(out / f"{i:06d}" / f"{t:04d}"), "save_mask": masks} for t in range(frames)]
+    done = 0
+    for recs in tqdm(run_jobs(jobs, workers), total=len(jobs), desc="render", unit="frame"):
+        done += len(recs)
+    click.echo(f"wrote {n} sequence(s) of {frames} frames ({done} images) to {out}")

@@ -164,8 +164,11 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="Pose, expression, lighting: a photo or a latent file (.npz).")
 @click.option("--attribute-frames", "attribute_frames", default=None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Video mode (instead of --attribute): a folder of frames (photos or .npz), in file-name order; "
-                   "writes swapped_0000.png ... and swapped_w.npz [T, num_ws, w_dim].")
+              help="Video mode (instead of --attribute): a folder of frames (photos of one size, or .npz), in "
+                   "file-name order; writes swapped_0000.png ..., swapped_w.npz [T, num_ws, w_dim] and swapped.mp4 "
+                   "(when imageio-ffmpeg is installed).")
+@click.option("--fps", default=25.0, type=click.FloatRange(min=1.0, max=240.0),
+              help="Video mode: frame rate of swapped.mp4.")
 @click.option("--smooth", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Video mode: EMA weight of the past on the frames' codes; 0: off  [default: the library's, "
                    "edits.swap.video.DEFAULT_SMOOTH]")
@@ -187,8 +190,8 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="A trained ftm/blend network folder (`sgt train-swap --out`) to use with --network (repeatable); "
                    "the shipped ones for synthheads are found without it. megafs-* methods: MegaFS's "
                    "{ftm,injection,lcr}_final.pth file.")
-def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, smooth: float, method: str,
-         split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
+def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, fps: float, smooth: float,
+         method: str, split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
          upsample: int, swap_nets: tuple[Path, ...] = ()) -> None:
     """Put the identity of IDENTITY onto the pose, expression and lighting of ATTRIBUTE.
 
@@ -223,7 +226,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
             raise click.UsageError("--paste works with a single --attribute photo, not with --attribute-frames")
         if method.startswith("megafs-"):
             raise click.UsageError(f"video mode (--attribute-frames) runs lcr, ftm and blend, not {method}")
-        return _swap_frames(identity, attribute_frames, smooth, method, split, network, outdir, steps, detector,
+        return _swap_frames(identity, attribute_frames, fps, smooth, method, split, network, outdir, steps, detector,
                             upsample, swap_nets)
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
     if paste and is_latent[attribute]:
@@ -255,8 +258,9 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         click.echo(f"{path}: {what} ({r.method}{'' if r.split is None else f', split {r.split}'})")
 
 
-def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str, split: int | None, network: str,
-                 outdir: Path, steps: int | None, detector: str, upsample: int, swap_nets: tuple[Path, ...]) -> None:
+def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None, method: str, split: int | None,
+                 network: str, outdir: Path, steps: int | None, detector: str, upsample: int,
+                 swap_nets: tuple[Path, ...]) -> None:
     """`sgt swap --attribute-frames`: every check and every frame's swap before anything is written."""
     from .video import DEFAULT_SMOOTH
 
@@ -273,15 +277,19 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
     from sgtcore.errors import CheckpointError
     from stylegan.latents import LATENT_SUFFIXES
 
-    from .video import swap_frames
+    from stylegan.images import to_uint8
 
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    if not entries:
-        raise click.ClickException(f"--attribute-frames {folder} is empty; put the frames (photos or .npz) in it")
-    frames = [p for p in entries if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, *LATENT_SUFFIXES)]
-    if not frames:
-        raise click.ClickException(f"--attribute-frames {folder} holds no frames (images {', '.join(IMAGE_SUFFIXES)} "
-                                   f"or latents {', '.join(LATENT_SUFFIXES)})")
+    from .video import swap_frames
+    from .video_io import mp4_available, read_frame_folder, write_mp4
+
+    try:
+        frames, skipped, _ = read_frame_folder(folder, IMAGE_SUFFIXES, LATENT_SUFFIXES)
+    except ValueError as exc:
+        raise click.ClickException(f"--attribute-frames {exc}") from None
+    if skipped:
+        click.echo(f"note: skipping {len(skipped)} file(s) that are not frames (images "
+                   f"{', '.join(IMAGE_SUFFIXES)} or latents {', '.join(LATENT_SUFFIXES)}): "
+                   f"{', '.join(p.name for p in skipped[:5])}{' ...' if len(skipped) > 5 else ''}", err=True)
     G = _network_checked(network, split, [identity, *frames], method, swap_nets)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -304,10 +312,17 @@ def _swap_frames(identity: Path, folder: Path, smooth: float | None, method: str
         latent_path = outdir / "swapped_w.npz"
         stylegan.save_ws(stack.enter_context(atomic_file(latent_path)), torch.cat([r.ws for r in results]),
                          noise=noise, metadata=meta)
+        video = outdir / "swapped.mp4" if mp4_available() else None
+        if video is not None:
+            write_mp4(stack.enter_context(atomic_file(video)), [to_uint8(r.image)[0] for r in results], fps)
     click.echo(f"{outdir}: {len(results)} swapped frames swapped_0000.png .. swapped_{len(results) - 1:04d}.png "
                f"({results[0].method}{'' if results[0].split is None else f', split {results[0].split}'}, "
                f"smooth {smooth:g})")
     click.echo(f"{latent_path}: swapped latents [{len(results)}, {G.num_ws}, {G.w_dim}]")
+    if video is not None:
+        click.echo(f"{video}: the swapped frames as a video, {fps:g} fps")
+    else:
+        click.echo("note: no swapped.mp4: `pip install imageio-ffmpeg` to get one", err=True)
 
 
 def _megafs_file(method: str, paths: tuple[Path, ...]) -> Path | None:

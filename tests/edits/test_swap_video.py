@@ -97,7 +97,8 @@ def test_cli_writes_one_png_per_frame_and_one_latent_file(setup, tmp_path):
     res = _run("swap", "--identity", root / "id.npz", "--attribute-frames", root / "frames", "--network", root / "tiny",
                "--smooth", "0.5", "--outdir", out)
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == [f"swapped_{t:04d}.png" for t in range(4)] + ["swapped_w.npz"]
+    assert sorted(p.name for p in out.iterdir()) == (["swapped.mp4"] + [f"swapped_{t:04d}.png" for t in range(4)]
+                                                     + ["swapped_w.npz"])
     lat = stylegan.load_ws(out / "swapped_w.npz", G)
     assert lat.metadata["generator"] == stylegan.fingerprint(G) and lat.metadata["smooth"] == 0.5
     assert [p.rsplit("/", 1)[-1] for p in lat.metadata["frames"]] == [f"f{t}.npz" for t in range(4)]
@@ -105,6 +106,8 @@ def test_cli_writes_one_png_per_frame_and_one_latent_file(setup, tmp_path):
     with torch.no_grad():
         expected = stylegan.images.to_uint8(G.synthesis(lat.ws[2:3]))[0]
     assert np.array_equal(np.asarray(PIL.Image.open(out / "swapped_0002.png")), expected)
+    video = _read_mp4(out / "swapped.mp4")  # the same frames, through a lossy codec
+    assert video.shape == (4, *expected.shape) and np.abs(video[2].astype(int) - expected).mean() < 12
     # without --smooth: the library's default, recorded
     res = _run("swap", "--identity", root / "id.npz", "--attribute-frames", root / "frames", "--network", root / "tiny",
                "--outdir", tmp_path / "default")
@@ -114,6 +117,49 @@ def test_cli_writes_one_png_per_frame_and_one_latent_file(setup, tmp_path):
     torch.testing.assert_close(lat.ws, lcr(ident, ema(frames, DEFAULT_SMOOTH)), rtol=0, atol=1e-6)
 
 
+def _read_mp4(path) -> np.ndarray:
+    """uint8 frames [T, H, W, 3] of an MP4, decoded by imageio-ffmpeg's ffmpeg."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    w, h = meta["size"]
+    return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
+
+
+def test_cli_without_imageio_ffmpeg_writes_the_frames_and_says_how_to_get_the_mp4(setup, tmp_path, monkeypatch):
+    import edits.swap.video_io as video_io
+
+    monkeypatch.setattr(video_io, "mp4_available", lambda: False)
+    root, out = setup["root"], tmp_path / "out"
+    (tmp_path / "frames").mkdir()
+    for p in (root / "frames").iterdir():
+        (tmp_path / "frames" / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "frames" / "notes.txt").write_text("not a frame")
+    res = _run("swap", "--identity", root / "id.npz", "--attribute-frames", tmp_path / "frames", "--network",
+               root / "tiny", "--outdir", out)
+    assert res.exit_code == 0, res.output
+    assert "note: no swapped.mp4: `pip install imageio-ffmpeg` to get one" in res.output
+    assert "note: skipping 1 file(s) that are not frames" in res.output and "notes.txt" in res.output
+    assert sorted(p.name for p in out.iterdir()) == [f"swapped_{t:04d}.png" for t in range(4)] + ["swapped_w.npz"]
+
+
+def test_mp4_of_odd_sized_frames_is_padded_and_read_back():
+    from edits.swap.video_io import write_mp4
+
+    frames = [np.full((33, 47, 3), 40 * t, np.uint8) for t in range(5)]
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        write_mp4(Path(d) / "v.mp4", frames, fps=10)
+        video = _read_mp4(Path(d) / "v.mp4")
+    assert video.shape == (5, 34, 48, 3)
+    assert [int(round(f[:33, :47].mean())) for f in video] == pytest.approx([40 * t for t in range(5)], abs=3)
+    with pytest.raises(ValueError, match="no frames"):
+        write_mp4("unused.mp4", [])
+
+
 def test_cli_default_smooth_is_the_librarys():
     from edits.swap.cli import swap as cmd
 
@@ -121,18 +167,25 @@ def test_cli_default_smooth_is_the_librarys():
     assert DEFAULT_SMOOTH == 0.3   # measured (edits/swap/video.py)
 
 
-@pytest.mark.parametrize("case", ["empty", "no_images", "no_face", "both", "paste"])
+@pytest.mark.parametrize("case", ["empty", "no_images", "no_face", "both", "paste", "mixed_sizes", "unreadable"])
 def test_cli_bad_frames_folder_is_one_error_line_and_writes_nothing(setup, tmp_path, case):
     root = setup["root"]
     folder, extra = tmp_path / "frames", []
     folder.mkdir()
     expected = {"empty": "is empty", "no_images": "holds no frames", "no_face": "wall.png", "both": "exactly one",
-                "paste": "--paste"}
+                "paste": "--paste", "mixed_sizes": "different sizes: 64x64 (a.png), 80x64 (b.png)",
+                "unreadable": "b.png: not a readable image"}
     if case == "no_images":
         (folder / "notes.txt").write_text("x")
     elif case == "no_face":
         stylegan.save_ws(folder / "a.npz", setup["frames"][:1])
         PIL.Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(folder / "wall.png")
+    elif case in ("mixed_sizes", "unreadable"):  # refused before any frame is aligned or inverted
+        PIL.Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(folder / "a.png")
+        if case == "mixed_sizes":
+            PIL.Image.fromarray(np.full((64, 80, 3), 200, np.uint8)).save(folder / "b.png")
+        else:
+            (folder / "b.png").write_bytes(b"\x89PNG truncated")
     elif case == "both":
         extra = ["--attribute", root / "id.npz"]
     elif case == "paste":
