@@ -1,0 +1,183 @@
+"""Video swap on exact truth: moving synthetic heads (`synthetic.motion`), the true swap of every frame,
+and what a method and a smoothing do to flicker, fidelity and identity over a whole sequence.
+
+S identity heads (frontal, neutral) and S attribute sequences of T frames (the head of
+`motion_sequence(s, seed, T)`); the truth of frame t is `render(swap_truth(identity_s, frame_t))`. Every
+frame and identity is inverted with the library's default (`inversion.project`), cached. Per method and
+smoothing (`video.swap_frames`):
+
+- flicker: mean frame-to-frame change of the swap minus the truth's (`video.flicker`; 0 = as much
+  motion as the truth, > 0 = jitter, < 0 = lag);
+- temporal error: mean |(x_t - x_{t-1}) - (y_t - y_{t-1})|, how far each frame-to-frame change is from
+  the true one (0 only when the swap moves exactly as the truth does);
+- PSNR against the truth, pose and expression error (oracle of swap vs oracle of truth);
+- identity: top-1 retrieval of every frame among the S identities plus `distractors` held-out identity
+  renders, by the oracle and by the judge (independent: nothing trains against it).
+
+    >>> data = prepare_video(G, sequences=3, frames=60, cache="runs/swap_video/cache.npz")   # doctest: +SKIP
+    >>> evaluate_video(G, data, "lcr", smooth=0.3, oracle=oracle, judge=judge)              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .evaluate import _errors, _invert, _read, _t
+
+VIDEO_SEED = 20261205  # the sequences' seed: other heads than the swap protocol's and the training data's
+CACHE_VERSION = 1
+
+
+@dataclass
+class VideoData:
+    """S identities and S sequences of T frames at R px.
+
+    Attributes:
+        id_images: uint8 `[S, R, R, 3]` identity heads; `gallery`: uint8 `[G, R, R, 3]` further identities.
+        frames, truth: uint8 `[S, T, R, R, 3]` the attribute sequences and their true swaps.
+        id_ws `[S, num_ws, w_dim]`, frame_ws `[S, T, num_ws, w_dim]`; id_noise `{name: [S, r, r]}`,
+        frame_noise `{name: [S, T, r, r]}`: the inversions.
+        meta: seed, sizes, generator fingerprint, inversion steps.
+    """
+
+    id_images: np.ndarray
+    gallery: np.ndarray
+    frames: np.ndarray
+    truth: np.ndarray
+    id_ws: torch.Tensor
+    frame_ws: torch.Tensor
+    id_noise: dict[str, torch.Tensor]
+    frame_noise: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def video_params(sequences: int, frames: int, distractors: int, seed: int = VIDEO_SEED) -> tuple[list, list, list]:
+    """`(identities, sequences, distractors)` as `synthetic.HeadParams`: frontal neutral identity heads,
+    `motion_sequence(s, seed, frames)` for each s, and further frontal neutral heads."""
+    from synthetic import Expression, Pose, sample_params
+    from synthetic.motion import motion_sequence
+
+    def still(i: int):
+        return sample_params(np.random.default_rng([seed, 7, i])).replace(pose=Pose(), expression=Expression())
+    return ([still(s) for s in range(sequences)], [motion_sequence(s, seed, frames) for s in range(sequences)],
+            [still(sequences + d) for d in range(distractors)])
+
+
+@torch.no_grad()
+def prepare_video(G: Any, sequences: int = 3, frames: int = 60, distractors: int = 47, seed: int = VIDEO_SEED,
+                  invert_steps: int | None = None, cache: str | os.PathLike | None = None,
+                  progress: bool = True) -> VideoData:
+    """Render the identities, sequences and truths at G's resolution and invert identities and frames.
+
+    Args:
+        cache: an .npz reused when it was made with the same settings (else (re)written).
+
+    Raises:
+        ValueError: fewer than 1 sequence or 2 frames.
+    """
+    import stylegan
+    from synthetic import render, swap_truth
+
+    if sequences < 1 or frames < 2:
+        raise ValueError(f"need at least 1 sequence of 2 frames, got {sequences} of {frames}")
+    res = int(G.img_resolution)
+    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), invert_steps=invert_steps,
+                resolution=res, sequences=int(sequences), frames=int(frames), distractors=int(distractors))
+    if cache is not None and Path(cache).is_file():
+        d = _load(cache)
+        if d.meta.get("settings") == want:
+            return d
+    ids, seqs, others = video_params(sequences, frames, distractors, seed)
+    bar = dict(disable=not progress)
+    id_images = np.stack([render(p, res).image for p in ids])
+    gallery = np.stack([render(p, res).image for p in tqdm(others, desc="render gallery", **bar)]) if others else \
+        np.zeros((0, res, res, 3), np.uint8)
+    frame_images = np.stack([np.stack([render(p, res).image for p in seq])
+                             for seq in tqdm(seqs, desc="render sequences", **bar)])
+    truth = np.stack([np.stack([render(swap_truth(a, p), res).image for p in seq])
+                      for a, seq in tqdm(list(zip(ids, seqs)), desc="render truths", **bar)])
+    id_ws, id_noise, _ = _invert(G, id_images, invert_steps, "invert identities", progress)
+    flat_ws, flat_noise, sec = _invert(G, frame_images.reshape(-1, res, res, 3), invert_steps, "invert frames",
+                                       progress)
+    d = VideoData(id_images, gallery, frame_images, truth, id_ws, flat_ws.reshape(sequences, frames, *flat_ws.shape[1:]),
+                  id_noise, {k: v.reshape(sequences, frames, *v.shape[1:]) for k, v in flat_noise.items()},
+                  {"settings": want, "invert_s_per_frame": sec})
+    if cache is not None:
+        _save(Path(cache), d)
+    return d
+
+
+@torch.no_grad()
+def evaluate_video(G: Any, data: VideoData, method: str = "lcr", smooth: float = 0.0, oracle: Any = None,
+                   judge: Any = None) -> dict[str, float]:
+    """Swap each identity onto its sequence (`video.swap_frames`) and measure (see the module docstring).
+
+    Returns:
+        `flicker, temporal_error, psnr, pose_error, expression_error, id_top1` (and `judge_id_top1` with a
+        judge), means over every frame of every sequence; `truth_change`: the truth's mean frame-to-frame change.
+    """
+    from inversion.losses import psnr
+
+    from .api import Prepared
+    from .video import flicker, frame_change, stack, swap_frames
+
+    if oracle is None:
+        from synthetic import oracle as oracle_mod
+
+        oracle = oracle_mod.load()
+    s_count = len(data.id_images)
+    gallery = _read(oracle, _t(np.concatenate([data.id_images, data.gallery])), judge)
+    rows: dict[str, list[float]] = {}
+    hit_rows: dict[str, list[torch.Tensor]] = {}
+    for s in range(s_count):
+        ident = Prepared(data.id_ws[s:s + 1], {k: v[s] for k, v in data.id_noise.items()}, image=data.id_images[s])
+        frames = [Prepared(data.frame_ws[s, t:t + 1], {k: v[s, t] for k, v in data.frame_noise.items()},
+                           image=data.frames[s, t]) for t in range(data.frames.shape[1])]
+        out = stack(swap_frames(ident, frames, method, G, smooth=smooth)).cpu()
+        truth = _t(data.truth[s])
+        rows.setdefault("flicker", []).append(flicker(out, truth))
+        rows.setdefault("temporal_error", []).append(float(((out[1:] - out[:-1]) - (truth[1:] - truth[:-1])).abs().mean()))
+        rows.setdefault("truth_change", []).append(frame_change(truth))
+        rows.setdefault("psnr", []).append(float(psnr(out, truth).mean()))
+        a, b = _read(oracle, out, judge), _read(oracle, truth)
+        for k, v in _errors(a, b).items():
+            rows.setdefault(k, []).append(v)
+        labels = torch.full((len(out),), s)
+        for key, name in (("identity", "id_top1"), ("judge_identity", "judge_id_top1")):
+            if key in a:
+                sims = torch.nn.functional.normalize(a[key], dim=1) @ torch.nn.functional.normalize(gallery[key], dim=1).T
+                hit_rows.setdefault(name, []).append(sims.argmax(1) == labels)
+    res = {k: float(np.mean(v)) for k, v in rows.items()}
+    res.update({k: float(torch.cat(v).float().mean()) for k, v in hit_rows.items()})
+    return res
+
+
+def _save(path: Path, d: VideoData) -> None:
+    from sgtcore.atomic import atomic_file
+
+    arrays = dict(id_images=d.id_images, gallery=d.gallery, frames=d.frames, truth=d.truth, id_ws=d.id_ws.numpy(),
+                  frame_ws=d.frame_ws.numpy(), meta=np.array(json.dumps(d.meta)))
+    arrays.update({f"id_noise/{k}": v.numpy() for k, v in d.id_noise.items()})
+    arrays.update({f"frame_noise/{k}": v.numpy() for k, v in d.frame_noise.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _load(path: str | os.PathLike) -> VideoData:
+    with np.load(path, allow_pickle=False) as f:
+        noise = {p: {k[len(p) + 1:]: torch.from_numpy(f[k]) for k in f.files if k.startswith(p + "/")}
+                 for p in ("id_noise", "frame_noise")}
+        return VideoData(f["id_images"], f["gallery"], f["frames"], f["truth"], torch.from_numpy(f["id_ws"]),
+                         torch.from_numpy(f["frame_ws"]), noise["id_noise"], noise["frame_noise"],
+                         json.loads(str(f["meta"])))
+
+
+__all__ = ["VIDEO_SEED", "VideoData", "evaluate_video", "prepare_video", "video_params"]
