@@ -25,7 +25,8 @@ import torch  # noqa: E402
 
 import stylegan  # noqa: E402
 from edits.swap.api import METHODS, SwapUntrainedError, check_method  # noqa: E402
-from edits.swap.video_eval import evaluate_video, prepare_video  # noqa: E402
+from edits.swap.video import DEFAULT_SMOOTH  # noqa: E402
+from edits.swap.video_eval import choose_smooth, evaluate_video, prepare_video, video_ceiling  # noqa: E402
 from sgtcore.machine import cpu_description  # noqa: E402
 
 
@@ -53,6 +54,10 @@ def main() -> None:
     data = prepare_video(G, a.sequences, a.frames, a.distractors, invert_steps=a.steps, cache=a.cache)
     print(f"data ready in {time.perf_counter() - t0:.0f} s (inversion {data.meta['invert_s_per_frame']:.2f} s/frame)")
     oracle, judge = oracle_mod.load(), judge_mod.load()
+    ceiling = video_ceiling(G, data, oracle, judge)
+    print(f"ceiling, ID top-1 of the truth frames: oracle {ceiling['id_top1']:.3f}, judge {ceiling['judge_id_top1']:.3f}; "
+          f"of the identities' own reconstructions: oracle {ceiling['recon_id_top1']:.3f}, "
+          f"judge {ceiling['recon_judge_id_top1']:.3f}")
     rows = []
     print(f"{'method':<6} {'smooth':>6} {'flicker':>8} {'temp.err':>8} {'PSNR':>6} {'pose°':>6} {'expr':>6} "
           f"{'ID oracle':>9} {'ID judge':>8}")
@@ -69,10 +74,14 @@ def main() -> None:
                   f"{r['pose_error']:>6.2f} {r['expression_error']:>6.3f} {r['id_top1']:>9.3f} "
                   f"{r['judge_id_top1']:>8.3f}", flush=True)
     print(f"truth's own frame-to-frame change: {rows[0]['truth_change']:.4f} (images in [-1, 1])" if rows else "")
+    chosen = {m: choose_smooth([r for r in rows if r["method"] == m]) for m in dict.fromkeys(r["method"] for r in rows)
+              if any(r["method"] == m and r["smooth"] == 0.0 for r in rows)}
+    print(f"smoothing by the library's rule (edits.swap.video_eval.choose_smooth): {chosen}; "
+          f"the default, edits.swap.video.DEFAULT_SMOOTH: {DEFAULT_SMOOTH}")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"cpu": cpu_description(), "network": a.network, "settings": data.meta,
-                                      "rows": rows}, indent=1))
+                                      "ceiling": ceiling, "rows": rows, "chosen_smooth": chosen}, indent=1))
 
 
 if __name__ == "__main__":

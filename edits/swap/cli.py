@@ -201,7 +201,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
     Examples:
       sgt swap --identity a.npz --attribute b.npz --outdir out
       sgt swap --identity me.jpg --attribute them.jpg --method lcr --outdir out --paste
-      sgt swap --identity me.jpg --attribute-frames frames/ --smooth 0.3 --outdir out
+      sgt swap --identity me.jpg --attribute-frames frames/ --smooth 0.5 --outdir out
     """
     import contextlib
     import warnings

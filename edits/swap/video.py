@@ -27,11 +27,12 @@ from tqdm.auto import tqdm
 from .api import Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, prepare
 
 
-#: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`). Measured on a rendered
-#: yaw sweep (−30…+30° in 15° steps, default model, library-default inversion): flicker minus the truth's
-#: +0.015 unsmoothed, −0.006 at 0.3, −0.027 at 0.5, −0.064 at 0.7 — 0.3 comes closest to the truth's own
-#: motion; more smoothing lags behind it.
-DEFAULT_SMOOTH = 0.3
+#: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`), chosen by
+#: `video_eval.choose_smooth` on 3 rendered 60-frame sequences of smooth head motion (bench/swap_video.py,
+#: default model, library-default inversion): 0.5 for each of lcr, ftm and blend — temporal error down by
+#: 18-27 % against no smoothing for at most +0.16° of pose error; 0.7 lags (+0.36 to +0.78°). (Before, 0.3,
+#: from one 5-frame yaw sweep in 15° steps, far coarser than video.)
+DEFAULT_SMOOTH = 0.5
 
 
 def ema(ws: torch.Tensor, smooth: float = DEFAULT_SMOOTH) -> torch.Tensor:

@@ -159,6 +159,48 @@ def evaluate_video(G: Any, data: VideoData, method: str = "lcr", smooth: float =
     return res
 
 
+@torch.no_grad()
+def video_ceiling(G: Any, data: VideoData, oracle: Any, judge: Any = None) -> dict[str, float]:
+    """The identity retrieval the measure allows: every truth frame (`id_top1`, `judge_id_top1`), and every
+    attribute frame's own reconstruction retrieved as the attribute head would be meaningless, so the
+    identities' reconstructions instead (`recon_id_top1`, ...: each identity's inversion among the gallery)."""
+    s_count, t_count = data.truth.shape[:2]
+    gallery = _read(oracle, _t(np.concatenate([data.id_images, data.gallery])), judge)
+    truth = _read(oracle, _t(data.truth.reshape(-1, *data.truth.shape[2:])), judge)
+    recon = G.synthesis(data.id_ws, noise={k: v for k, v in data.id_noise.items()} or None)
+    rec = _read(oracle, recon, judge)
+    out = {}
+    for key, name in (("identity", "id_top1"), ("judge_identity", "judge_id_top1")):
+        if key not in truth:
+            continue
+        g = torch.nn.functional.normalize(gallery[key], dim=1)
+        hits = (torch.nn.functional.normalize(truth[key], dim=1) @ g.T).argmax(1) == \
+            torch.arange(s_count).repeat_interleave(t_count)
+        out[name] = float(hits.float().mean())
+        hits = (torch.nn.functional.normalize(rec[key], dim=1) @ g.T).argmax(1) == torch.arange(s_count)
+        out["recon_" + name] = float(hits.float().mean())
+    return out
+
+
+#: How much a smoothing may cost against no smoothing and still be chosen: degrees of pose error (the lag
+#: behind the motion) and dB of PSNR against the truth.
+LAG_POSE_TOLERANCE, LAG_PSNR_TOLERANCE = 0.25, 0.1
+
+
+def choose_smooth(rows: list[dict[str, float]]) -> float:
+    """The library's rule for a method's video smoothing, from `evaluate_video` rows of one method (each with
+    `smooth`, `temporal_error`, `pose_error`, `psnr`; one of them at smooth 0): the smoothing with the lowest
+    temporal error among those that lag little, i.e. whose pose error is at most `LAG_POSE_TOLERANCE`
+    degrees and whose PSNR at most `LAG_PSNR_TOLERANCE` dB worse than unsmoothed (the temporal error alone
+    keeps falling as the swap freezes; the lag shows in pose and PSNR first)."""
+    base = [r for r in rows if r["smooth"] == 0.0]
+    if not base:
+        raise ValueError("choose_smooth needs the unsmoothed row (smooth 0) as the reference")
+    ok = [r for r in rows if r["pose_error"] <= base[0]["pose_error"] + LAG_POSE_TOLERANCE
+          and r["psnr"] >= base[0]["psnr"] - LAG_PSNR_TOLERANCE]
+    return float(min(ok, key=lambda r: (r["temporal_error"], r["smooth"]))["smooth"])
+
+
 def _save(path: Path, d: VideoData) -> None:
     from sgtcore.atomic import atomic_file
 
@@ -180,4 +222,5 @@ def _load(path: str | os.PathLike) -> VideoData:
                          json.loads(str(f["meta"])))
 
 
-__all__ = ["VIDEO_SEED", "VideoData", "evaluate_video", "prepare_video", "video_params"]
+__all__ = ["LAG_POSE_TOLERANCE", "LAG_PSNR_TOLERANCE", "VIDEO_SEED", "VideoData", "choose_smooth", "evaluate_video",
+           "prepare_video", "video_ceiling", "video_params"]

@@ -164,7 +164,7 @@ def test_cli_default_smooth_is_the_librarys():
     from edits.swap.cli import swap as cmd
 
     assert next(p.default for p in cmd.params if p.name == "smooth") is None   # None: the CLI adds no policy
-    assert DEFAULT_SMOOTH == 0.3   # measured (edits/swap/video.py)
+    assert DEFAULT_SMOOTH == 0.5   # measured (edits/swap/video.py, bench/swap_video.py)
 
 
 @pytest.mark.parametrize("case", ["empty", "no_images", "no_face", "both", "paste", "mixed_sizes", "unreadable"])

@@ -66,3 +66,32 @@ def test_measures_match_a_hand_computed_lcr_swap(setup):
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="at least 1 sequence of 2 frames"):
         ve.prepare_video(make_tiny_G(0), sequences=1, frames=1, progress=False)
+
+
+def test_choose_smooth_takes_the_smoothest_that_does_not_lag():
+    def row(smooth, temporal, pose, ps):
+        return {"smooth": smooth, "temporal_error": temporal, "pose_error": pose, "psnr": ps}
+    rows = [row(0.0, 0.06, 5.0, 20.0), row(0.3, 0.05, 5.1, 20.0), row(0.5, 0.045, 5.2, 19.95),
+            row(0.7, 0.04, 5.4, 19.85)]
+    assert ve.choose_smooth(rows) == 0.5               # 0.7 lags: +0.4 deg of pose error
+    rows[3]["pose_error"] = 5.2
+    assert ve.choose_smooth(rows) == 0.5               # ... and 0.15 dB of PSNR
+    rows[3]["psnr"] = 19.95
+    assert ve.choose_smooth(rows) == 0.7
+    assert ve.choose_smooth([row(0.0, 0.01, 1.0, 30.0), row(0.5, 0.02, 1.0, 30.0)]) == 0.0   # smoothing did not help
+    with pytest.raises(ValueError, match="unsmoothed row"):
+        ve.choose_smooth(rows[1:])
+
+
+def test_ceiling_is_retrieval_of_the_truth_frames_by_hand(setup):
+    from synthetic import oracle as oracle_mod
+    from synthetic.retrieval import top1
+
+    G, data, _ = setup
+    oracle = oracle_mod.load()
+    res = ve.video_ceiling(G, data, oracle)
+    emb = lambda imgs: oracle.predict(torch.cat([from_uint8(x.copy()) for x in imgs]))["identity"]  # noqa: E731
+    gallery = emb(np.concatenate([data.id_images, data.gallery]))
+    want = top1(emb(data.truth.reshape(-1, *data.truth.shape[2:])), gallery, torch.arange(2).repeat_interleave(4))
+    assert res["id_top1"] == pytest.approx(want) and 0 <= res["recon_id_top1"] <= 1
+    assert "judge_id_top1" not in res
