@@ -119,6 +119,9 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step_end, resume) -> Path:
         state, warm_meta = grow_start(cfg.grow_from, G, D, G_ema, dev)
     if warm_meta:  # kept in every later checkpoint's train_config, so it survives further resumes
         cfg.extra = {**cfg.extra, "warm_start": warm_meta}
+    if state.step >= cfg.total_steps():  # kimg continues from a resume or warm start: nothing would be trained
+        raise ValueError(f"the run is already at {state.cur_nimg / 1000:.4g} kimg (resumed or warm-started), which "
+                         f"reaches --kimg {cfg.total_kimg:g}; pass a larger --kimg to train further")
 
     TG = TrainingGenerator(G)
     G_train = wrap_ddp(TG, info, broadcast_buffers=False)

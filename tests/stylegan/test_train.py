@@ -235,6 +235,11 @@ def test_cli_train_and_resume(data_dir, tmp_path):
     r = CliRunner().invoke(cli, [*args[:5], "0.016", *args[6:], "--resume", str(out)])
     assert r.exit_code == 0, r.output
     assert find_checkpoint(out).name == "step-0000004"
+    # resuming (or warm-starting) a run that is already past --kimg: one clear line, nothing written
+    r = CliRunner().invoke(cli, [*args, "--resume", str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "already at 0.016 kimg" in r.output and "reaches --kimg 0.008" in r.output and "larger --kimg" in r.output
+    assert find_checkpoint(out).name == "step-0000004"
     r = CliRunner().invoke(cli, [*args[:-6], "--channels", "4:x"])
     assert r.exit_code != 0 and "res:channels" in r.output
     assert "[default: 16]" in CliRunner().invoke(cli, ["--help"]).output.replace("\n", " ")
