@@ -46,6 +46,9 @@ SESSIONS = 64
 MAX_FILE_SIZE = "10mb"    # larger uploads get HTTP 413 before any handler runs
 # png: WebP (the default) is lossy; the class scales small images (64 px) up to the box
 IMAGE = dict(type="numpy", format="png", interactive=False, height=256, elem_classes="sgt-image")
+SWAP_METHODS_INFO = ("lcr: layer-wise code replacement, needs no training; ftm: trained code mixing; blend: also "
+                     "keeps the attribute's background; inject: the identity's embedding modulates the attribute's "
+                     "code (only the methods trained for this network are listed)")
 CSS = ".sgt-note {font-size: 0.9em} .sgt-image img {width: 100%; height: 100%; object-fit: contain}"
 
 
@@ -257,10 +260,9 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
                         pairs = [(examples[i], examples[(i + 1) % len(examples)]) for i in range(len(examples))]
                         gr.Examples([[str(a), str(b)] for a, b in pairs], [swap_id, swap_att],
                                     label="Examples (identity, attribute)")
-                    swap_method = gr.Radio(list(swap_lib.METHODS), value="lcr", label="Method",
-                                           info="lcr: layer-wise code replacement, needs no training; "
-                                                "ftm: trained code mixing; blend: also keeps the attribute's background",
-                                           elem_id="swap-method")
+                    # the methods that run for the network shown (lcr always; trained ones where registered)
+                    swap_method = gr.Radio(swap_lib.trained_methods(G), value="lcr", label="Method",
+                                           info=SWAP_METHODS_INFO, elem_id="swap-method")
                     swap_paste = gr.Checkbox(True, label="Paste the result back into the attribute photo")
                     swap_btn = gr.Button("Swap", variant="primary", elem_id="swap-btn")
                 with gr.Column():
@@ -341,13 +343,14 @@ def build(model: DemoModel, examples: Sequence[str | Path] = (), invert_steps: i
         @on_torch
         def switch(net):
             with shown_errors():
-                num_ws = model.get(net).G.num_ws
+                G_net = model.get(net).G
                 text = handlers.network_info(model, net)
                 catalogue = model.edits(net)  # sliders of edits this network lacks are hidden (and ignored)
-            return (text, gr.Slider(maximum=num_ws), gr.Slider(maximum=num_ws),
-                    *[gr.Slider(visible=n in catalogue) for n in names])
+                methods = swap_lib.trained_methods(G_net)
+            return (text, gr.Slider(maximum=G_net.num_ws), gr.Slider(maximum=G_net.num_ws),
+                    gr.Radio(choices=methods, value="lcr"), *[gr.Slider(visible=n in catalogue) for n in names])
 
-        network.change(switch, network, [info, mix_from, mix_to, *edit_sliders], concurrency_id=TORCH,
+        network.change(switch, network, [info, mix_from, mix_to, swap_method, *edit_sliders], concurrency_id=TORCH,
                        api_visibility="private")
 
     return demo.queue(default_concurrency_limit=1, max_size=queue_size)

@@ -42,6 +42,16 @@ def _px(num_ws: int, lo: int, hi: int) -> str:
     return f"{rows[0]} px" if rows[0] == rows[-1] else f"{rows[0]}–{rows[-1]} px"
 
 
+#: What the info line says about each trained method (which one ran, and how it works).
+TRAINED_NOTES = {
+    "ftm": "FTM swap: trained transfer cells mix the two codes row by row; rendered with the attribute's noise maps.",
+    "blend": "BLEND swap: the trained code mix rendered, and the attribute image's features blended in outside the "
+             "learned face mask (background, hair, lighting of the scene kept).",
+    "inject": "INJECT swap: the identity's embedding (read from its aligned image) modulates every style row of "
+              "the attribute's code; rendered with the attribute's noise maps.",
+}
+
+
 def swap(model: DemoModel, network: str | None, identity: str | Path | None, attribute: str | Path | None,
          method: str = "lcr", paste: bool = True, steps: int | None = None) -> Swapped:
     """Put the identity of one face onto the pose, expression and lighting of another (`edits.swap`).
@@ -52,9 +62,10 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
         identity, attribute: an image file (aligned and inverted with the library's defaults; an image
             already R x R for an R px network is taken as aligned) or a latent `.npz` from the Generate or
             Invert tab (`stylegan.save_ws`; used as it is, with its noise maps).
-        method: 'lcr' (layer-wise code replacement, needs no weights), 'ftm' (trained code mixing) or
-            'blend' (trained feature blending); the trained ones raise `SwapUntrainedError` for a network
-            without trained swap weights.
+        method: 'lcr' (layer-wise code replacement, needs no weights), 'ftm' (trained code mixing), 'blend'
+            (trained feature blending) or 'inject' (trained identity injection); the trained ones raise
+            `SwapUntrainedError` for a network without trained swap weights (`edits.swap.trained_methods`
+            lists the ones that run).
         paste: also paste the result back into the attribute photo (when it was a photo that was aligned).
         steps: projection steps for photo inputs (None: `inversion.project`'s default); for tests.
 
@@ -63,7 +74,7 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
         which layers came from which side.
 
     Raises:
-        ValueError: a missing input, an unknown method; `SwapUntrainedError` for ftm/blend.
+        ValueError: a missing input, an unknown method; `SwapUntrainedError` for an untrained method.
         inversion.AlignmentError (ImageReadError, NoFaceError, ...): a photo that cannot be used.
         stylegan.LatentFileError: an unreadable latent file, or one made for another generator.
     """
@@ -75,17 +86,14 @@ def swap(model: DemoModel, network: str | None, identity: str | Path | None, att
             raise ValueError(f"no {role}: upload a photo or a latent (.npz), or pick an example")
     net = model.get(network)
     G = net.G
-    swap_lib.check_method(method, G)  # before any photo is inverted: untrained ftm/blend fail at once
+    swap_lib.check_method(method, G)  # before any photo is inverted: untrained methods fail at once
     r = swap_lib(str(identity), str(attribute), method, G, steps=steps, D=net.D, encoder=net.encoder,
                  loss=net.loss, progress=True)  # tqdm bars: gr.Progress(track_tqdm=True) shows them
     result = to_uint8(r.image)[0]
     pasted = r.paste() if paste and r.attribute.face is not None else None
     split = r.split
     if method != "lcr":
-        notes = ["FTM swap: trained transfer cells mix the two codes row by row; rendered with the attribute's "
-                 "noise maps." if method == "ftm" else
-                 "BLEND swap: the trained code mix rendered, and the attribute image's features blended in "
-                 "outside the learned face mask (background, hair, lighting of the scene kept)."]
+        notes = [TRAINED_NOTES[method]]
     else:
         if 0 < split < G.num_ws:
             layers = (f"style rows 0–{split - 1} ({_px(G.num_ws, 0, split)}: pose, head shape) from the attribute, "

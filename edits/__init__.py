@@ -32,6 +32,8 @@ modelio.register_class("TransferNet", "swap", "edits.swap.ftm:TransferNet", fp32
                        remake="train one for it with `sgt train-swap --method ftm --network ...`")
 modelio.register_class("BlendNet", "swap", "edits.swap.blend:BlendNet",
                        remake="train one for it with `sgt train-swap --method blend --network ...`")
+modelio.register_class("InjectNet", "swap", "edits.swap.inject:InjectNet", fp32=("w_avg", "w_scale"),
+                       remake="train one for it with `sgt train-swap --method inject --network ...`")
 modelio.register_class("StyleEdit", "edit", "edits.stylespace:StyleEdit",
                        remake="make one for it with `sgt directions --method stylespace --network ...`")
 for _name in ("RowwiseEdit", "ComponentEdit"):

@@ -5,10 +5,11 @@
     >>> r.image, r.ws, r.mask, r.paste()                              # doctest: +SKIP
 
 Methods: `lcr` (layer-wise code replacement in W+, `latent.py`; needs no weights), `ftm` (MegaFS transfer
-cells, `ftm.py`) and `blend` (feature blending under a learned face mask, `blend.py`), trained by
-`train.py` on `data.py`'s exact synthetic truth (`sgt train-swap`) and found in the registry (kind "swap");
-`megafs-ftm`, `megafs-injection`, `megafs-lcr` run MegaFS's released files (`megafs.py`, `swap_net=PATH`).
-`api.Swapper` renders a swap for all three. `evaluate.py` is the synthetic protocol behind `sgt eval-swap`,
+cells, `ftm.py`), `blend` (feature blending under a learned face mask, `blend.py`) and `inject` (the
+identity's embedding modulates the attribute's code, `inject.py`), trained by `train.py` on `data.py`'s
+exact synthetic truth (`sgt train-swap`) and found in the registry (kind "swap"); `megafs-ftm`,
+`megafs-injection`, `megafs-lcr` run MegaFS's released files (`megafs.py`, `swap_net=PATH`).
+`api.Swapper` renders a swap for all of them; `trained_methods(G)` lists the ones that run for G. `evaluate.py` is the synthetic protocol behind `sgt eval-swap`,
 `real_eval.py` the open real-photo one, `video.py` video mode.
 """
 import sys
@@ -16,11 +17,11 @@ import types
 from typing import Any
 
 from .api import (MEGAFS_METHODS, METHODS, Prepared, SwapResult, Swapper, SwapUntrainedError, check_mask, check_method,
-                  find_network, prepare, swap)
+                  find_network, prepare, swap, trained_methods)
 from .latent import DEFAULT_SPLIT, check_split, default_split, lcr
 
 __all__ = ["swap", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "prepare", "check_method", "check_mask",
-           "find_network", "METHODS", "MEGAFS_METHODS", "lcr",
+           "find_network", "trained_methods", "METHODS", "MEGAFS_METHODS", "lcr",
            "DEFAULT_SPLIT", "default_split", "check_split"]
 
 

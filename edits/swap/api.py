@@ -21,7 +21,7 @@ from stylegan.latents import LATENT_SUFFIXES
 
 from .latent import lcr
 
-METHODS = ("lcr", "ftm", "blend")
+METHODS = ("lcr", "ftm", "blend", "inject")
 #: MegaFS's released networks (`megafs.py`): they encode aligned images instead of inverting them, and need the
 #: user's MegaFS file (`swap_net=`, `sgt swap --swap-net FILE`)
 MEGAFS_METHODS = ("megafs-ftm", "megafs-injection", "megafs-lcr")
@@ -34,7 +34,7 @@ class SwapUntrainedError(ValueError):
 
 
 #: The trained network class behind each trained method (kind "swap" in the registry).
-NETWORK_CLASSES = {"ftm": "TransferNet", "blend": "BlendNet"}
+NETWORK_CLASSES = {"ftm": "TransferNet", "blend": "BlendNet", "inject": "InjectNet"}
 
 
 def _entry_path(G: Any, method: str) -> Path | None:
@@ -95,27 +95,44 @@ def check_method(method: str, G: Any = None, swap_net: Any = None) -> str:
     return method
 
 
+def trained_methods(G: Any) -> list[str]:
+    """The methods of `METHODS` that run for G now: lcr, and each trained method whose network is registered
+    for G (what a UI offers)."""
+    out = []
+    for m in METHODS:
+        try:
+            out.append(check_method(m, G))
+        except SwapUntrainedError:
+            pass
+    return out
+
+
 class Swapper:
     """One swap method for one generator: `mix` codes, and render swaps (the one place `swap`, video mode and
     the protocol make a swap image).
 
     Args:
         G: the generator.
-        method: 'lcr', 'ftm' or 'blend' (trained networks are looked up in the registry), or 'megafs-ftm',
-            'megafs-injection', 'megafs-lcr' (MegaFS's file `swap_net`; `mix`/`__call__` then take its
-            encoder's codes, from `prepare(..., megafs=swapper.megafs)`).
+        method: 'lcr', 'ftm', 'blend' or 'inject' (trained networks are looked up in the registry), or
+            'megafs-ftm', 'megafs-injection', 'megafs-lcr' (MegaFS's file `swap_net`; `mix`/`__call__` then take
+            its encoder's codes, from `prepare(..., megafs=swapper.megafs)`).
         split: LCR's split (lcr, blend trained on LCR codes, megafs-lcr); default `latent.default_split`
             (megafs-lcr: MegaFS's 4). Refused (ValueError) for methods that mix with FTM or MegaFS's cells.
         swap_net: megafs-*: MegaFS's `{kind}_final.pth` (or a loaded `megafs.MegaFS`), checked against G.
+        identity_net: inject trained on a user's identity network (ArcFace): that network, to embed the
+            identity the same way at inference (an inject network trained on the oracle needs none).
     """
 
-    def __init__(self, G: Any, method: str = "lcr", split: int | None = None, swap_net: Any = None):
+    def __init__(self, G: Any, method: str = "lcr", split: int | None = None, swap_net: Any = None,
+                 identity_net: Any = None):
         from .latent import check_split, default_split
 
         check_method(method, G, swap_net)
         self.G, self.method = G, method
         #: MegaFS's encoder + swapper (megafs-* methods), else None
         self.megafs = None
+        #: inject's network and the identity network that embeds for it, else None
+        self.inject = self.embedder = None
         if method in MEGAFS_METHODS:
             from .formats.megafs import resolve
 
@@ -128,8 +145,18 @@ class Swapper:
                 self.megafs.config.swap_index if split is None else check_split(split, G.num_ws)
             return
         if swap_net is not None:
-            raise ValueError("swap_net is MegaFS's file, for the megafs-* methods; trained ftm/blend networks are "
-                             "found in the registry (sgtcore.registry.register('swap', NAME, DIR))")
+            raise ValueError("swap_net is MegaFS's file, for the megafs-* methods; trained ftm/blend/inject networks "
+                             "are found in the registry (sgtcore.registry.register('swap', NAME, DIR))")
+        if method == "inject":
+            from .inject import embedder_for
+
+            if split is not None:
+                raise ValueError("split applies to LCR codes; 'inject' modulates the attribute's whole code with the "
+                                 "identity's embedding (leave split unset)")
+            self.inject = find_network(G, "inject")
+            self.embedder = embedder_for(self.inject.config, identity_net, G.w_avg.device)
+            self.blend = self.ftm = self.split = None
+            return
         self.blend = find_network(G, "blend") if method == "blend" else None
         use_ftm = method == "ftm" or (self.blend is not None and self.blend.config.base == "ftm")
         self.ftm = find_network(G, "ftm") if use_ftm else None
@@ -140,9 +167,17 @@ class Swapper:
         self.split = None if self.ftm is not None else \
             default_split(G.num_ws) if split is None else check_split(split, G.num_ws)
 
-    def mix(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor) -> torch.Tensor:
+    def mix(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor,
+            identity_image: torch.Tensor | None = None) -> torch.Tensor:
         """The swapped code `[N, num_ws, w_dim]` (LCR or FTM; blend mixes with the one it was trained on;
-        megafs-*: MegaFS's swapper on its encoder's codes)."""
+        megafs-*: MegaFS's swapper on its encoder's codes; inject: the attribute's code modulated by the
+        identity's embedding, read from `identity_image` `[N | 1, 3, R, R]` (the aligned identity; None: G's
+        render of `identity_ws`))."""
+        if self.inject is not None:
+            lcr(identity_ws, attribute_ws)  # the same shape and finiteness checks
+            if identity_image is None:
+                identity_image = self.G.synthesis(identity_ws, noise_mode="const")
+            return self.inject(self.embedder.embed(identity_image.to(identity_ws.device)), attribute_ws)
         if self.megafs is not None:
             lcr(identity_ws, attribute_ws, self.split or self.megafs.config.swap_index)  # shape/finite checks
             return self.megafs.mix(identity_ws, attribute_ws) if self.split is None else \
@@ -155,11 +190,14 @@ class Swapper:
     @torch.no_grad()
     def __call__(self, identity_ws: torch.Tensor, attribute_ws: torch.Tensor, noise: dict | None = None,
                  attribute_image: torch.Tensor | None = None, mask: Any = None,
-                 structure: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                 structure: torch.Tensor | None = None,
+                 identity_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Render swaps.
 
         Args:
             identity_ws, attribute_ws: `[N | 1, num_ws, w_dim]`.
+            identity_image: inject: the aligned identity `[N | 1, 3, R, R]` in [-1, 1] it embeds (None: G's
+                render of `identity_ws`); ignored by the other methods.
             noise: the attribute's noise maps (`G.synthesis`'s `noise`), or None for G's constant noise.
             attribute_image: blend: the aligned attribute image `[N | 1, 3, R, R]` in [-1, 1]; None renders
                 the attribute code instead (its reconstruction is then what is blended).
@@ -173,7 +211,7 @@ class Swapper:
             `(image [N, 3, R, R], ws [N, num_ws, w_dim], mask [N, 1, R, R] or None)`; mask: blend's learned
             face region (megafs-*: the mask blended with).
         """
-        ws = self.mix(identity_ws, attribute_ws)
+        ws = self.mix(identity_ws, attribute_ws, identity_image)
         if self.megafs is not None:
             return self._megafs_render(ws, structure, attribute_image, mask)
         if self.blend is None:
@@ -394,14 +432,15 @@ class SwapResult:
 
 def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: Any = "synthheads", *,
          split: int | None = None, mask: Any = None, steps: int | None = None, detector: str = "hog",
-         upsample: int = 1, swap_net: Any = None, **project_kw: Any) -> SwapResult:
+         upsample: int = 1, swap_net: Any = None, identity_net: Any = None, **project_kw: Any) -> SwapResult:
     """Put the identity of one face onto the pose, expression and lighting of another.
 
     Args:
         identity, attribute: image path / PIL / uint8 `[H, W, 3]` / tensor `[1, 3, R, R]` in [-1, 1] (aligned),
             `.npz` latent file, ws `[1, num_ws, w_dim]`, or a `Prepared` (`prepare` once, swap many times).
-        method: 'lcr' (layer-wise code replacement; no weights), 'ftm' (trained code mixing) or 'blend'
-            (trained feature blending: keeps the attribute image's background and hair outside the face);
+        method: 'lcr' (layer-wise code replacement; no weights), 'ftm' (trained code mixing), 'blend'
+            (trained feature blending: keeps the attribute image's background and hair outside the face) or
+            'inject' (trained: the identity's embedding modulates the attribute's code, `edits.swap.inject`);
             'megafs-ftm', 'megafs-injection', 'megafs-lcr': MegaFS's released networks (`swap_net`), which
             encode the aligned faces instead of inverting them (docs/formats_megafs.md).
         G: a `stylegan.Generator` or a registered name.
@@ -414,13 +453,14 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
             by megafs-*).
         swap_net: megafs-*: MegaFS's `{ftm,injection,lcr}_final.pth` for the method (or a loaded
             `edits.swap.megafs.MegaFS`); it must fit G (18 x 512 codes: the 1024 px FFHQ generator).
+        identity_net: inject trained on a user's identity network (ArcFace): that network (see `Swapper`).
 
     Returns:
         `SwapResult` (`.image [1, 3, R, R]`, `.ws`, `.mask`, `.paste()`).
 
     Raises:
         ValueError: unknown method, split out of range, a bad input (the message names identity or attribute);
-        SwapUntrainedError: ftm/blend without a trained network for G, megafs-* without swap_net;
+        SwapUntrainedError: ftm/blend/inject without a trained network for G, megafs-* without swap_net;
         ArchitectureMismatchError: a latent file of another generator, a MegaFS file that does not fit G;
         CheckpointError: a damaged or hostile MegaFS file.
     """
@@ -428,7 +468,7 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
 
     check_method(method)
     G = stylegan.load(G) if isinstance(G, str) else G
-    swapper = Swapper(G, method, split, swap_net)  # before any photo is inverted: untrained methods fail at once
+    swapper = Swapper(G, method, split, swap_net, identity_net)  # before any photo is inverted: untrained ones fail
     if mask is not None:
         if method != "blend" and swapper.megafs is None:
             raise ValueError(f"mask is used by methods 'blend' and megafs-* only (method {method!r} does not blend)")
@@ -440,7 +480,8 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
         from inversion.paste import face_mask  # in place of MegaFS's face-parsing mask
 
         mask = torch.from_numpy(face_mask(att.landmarks, G.img_resolution))[None, None]
-    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att), mask, structure=att.structure)
+    image, ws, mask = swapper(ident.ws, att.ws, att.noise, attribute_tensor(att), mask, structure=att.structure,
+                              identity_image=attribute_tensor(ident))
     if mask is None and att.landmarks is not None:
         from inversion.paste import face_mask
 
@@ -449,7 +490,7 @@ def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: An
 
 
 def attribute_tensor(att: Prepared) -> torch.Tensor | None:
-    """The aligned image that was inverted, `[1, 3, R, R]` in [-1, 1]; None for a latent."""
+    """The aligned image that was inverted, `[1, 3, R, R]` in [-1, 1]; None for a latent (either side of a swap)."""
     if att.image is None:
         return None
     from stylegan.images import from_uint8
@@ -458,4 +499,4 @@ def attribute_tensor(att: Prepared) -> torch.Tensor | None:
 
 
 __all__ = ["METHODS", "MEGAFS_METHODS", "NETWORK_CLASSES", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared",
-           "attribute_tensor", "check_mask", "check_method", "find_network", "prepare", "swap"]
+           "attribute_tensor", "check_mask", "check_method", "find_network", "prepare", "swap", "trained_methods"]

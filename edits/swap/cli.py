@@ -174,8 +174,9 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
                    "edits.swap.video.DEFAULT_SMOOTH]")
 @click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm (trained code "
                                               "mixing); blend (trained feature blending: keeps the attribute's "
-                                              "background and hair); megafs-ftm, megafs-injection, megafs-lcr "
-                                              "(MegaFS's released networks: --swap-net FILE).")
+                                              "background and hair); inject (trained: the identity's embedding "
+                                              "modulates the attribute's code); megafs-ftm, megafs-injection, "
+                                              "megafs-lcr (MegaFS's released networks: --swap-net FILE).")
 @click.option("--split", default=None, type=int,
               help="LCR: ws rows < split come from the attribute [default: edits.swap.latent.DEFAULT_SPLIT].")
 @click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
@@ -190,9 +191,12 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="A trained ftm/blend network folder (`sgt train-swap --out`) to use with --network (repeatable); "
                    "the shipped ones for synthheads are found without it. megafs-* methods: MegaFS's "
                    "{ftm,injection,lcr}_final.pth file.")
+@click.option("--identity-net", "identity_net", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="inject trained on a user's identity network (`sgt train-swap --method inject --identity-net`): "
+                   "the same ArcFace model_ir_se50.pth, to embed the identity as in training.")
 def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, fps: float, smooth: float,
          method: str, split: int | None, network: str, outdir: Path, paste: bool, steps: int | None, detector: str,
-         upsample: int, swap_nets: tuple[Path, ...] = ()) -> None:
+         upsample: int, swap_nets: tuple[Path, ...] = (), identity_net: Path | None = None) -> None:
     """Put the identity of IDENTITY onto the pose, expression and lighting of ATTRIBUTE.
 
     Every check runs before anything is written; the outputs then appear together.
@@ -221,13 +225,23 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         raise click.ClickException(" ".join(str(exc).split())) from None
     if (attribute is None) == (attribute_frames is None):
         raise click.UsageError("pass exactly one of --attribute (one image or latent) and --attribute-frames (a folder)")
+    id_net = None
+    if identity_net is not None:
+        if method != "inject":
+            raise click.UsageError(f"--identity-net is for --method inject (it embeds the identity), not {method}")
+        from inversion.identity import load_identity_net
+
+        try:
+            id_net = load_identity_net(identity_net)
+        except (CheckpointError, OSError, ValueError) as exc:
+            raise click.BadParameter(" ".join(str(exc).split()), param_hint="--identity-net") from None
     if attribute_frames is not None:
         if paste:
             raise click.UsageError("--paste works with a single --attribute photo, not with --attribute-frames")
         if method.startswith("megafs-"):
-            raise click.UsageError(f"video mode (--attribute-frames) runs lcr, ftm and blend, not {method}")
+            raise click.UsageError(f"video mode (--attribute-frames) runs lcr, ftm, blend and inject, not {method}")
         return _swap_frames(identity, attribute_frames, fps, smooth, method, split, network, outdir, steps, detector,
-                            upsample, swap_nets)
+                            upsample, swap_nets, id_net)
     is_latent = {p: p.suffix.lower() in LATENT_SUFFIXES for p in (identity, attribute)}
     if paste and is_latent[attribute]:
         raise click.UsageError(f"--paste needs a photo to paste into; the attribute {attribute} is a latent file")
@@ -236,7 +250,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             r = swap_fn(identity, attribute, method, G, split=split, steps=steps, detector=detector,
-                        upsample=upsample, swap_net=_megafs_file(method, swap_nets))
+                        upsample=upsample, swap_net=_megafs_file(method, swap_nets), identity_net=id_net)
             pasted = r.paste() if paste else None
     except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:  # ImportError: no dlib
         raise click.ClickException(" ".join(str(exc).split())) from None
@@ -260,7 +274,7 @@ def swap(identity: Path, attribute: Path | None, attribute_frames: Path | None, 
 
 def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None, method: str, split: int | None,
                  network: str, outdir: Path, steps: int | None, detector: str, upsample: int,
-                 swap_nets: tuple[Path, ...]) -> None:
+                 swap_nets: tuple[Path, ...], identity_net: object = None) -> None:
     """`sgt swap --attribute-frames`: every check and every frame's swap before anything is written."""
     from .video import DEFAULT_SMOOTH
 
@@ -295,7 +309,7 @@ def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = swap_frames(identity, frames, method, G, smooth=smooth, split=split, steps=steps,
-                                  detector=detector, upsample=upsample, progress=True)
+                                  detector=detector, upsample=upsample, progress=True, identity_net=identity_net)
     except (ValueError, CheckpointError, ImportError, FileNotFoundError) as exc:  # ImportError: no dlib
         raise click.ClickException(" ".join(str(exc).split())) from None
     for w in caught:

@@ -255,7 +255,7 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
     rows: dict[str, list] = {}
     for j in tqdm(range(m), desc=desc, unit="attribute", disable=not progress):
         img = render(data.id_ws, data.att_ws[j:j + 1].expand(n, -1, -1),
-                     {k: v[j] for k, v in data.att_noise.items()}, _t(data.att_images[j:j + 1]))
+                     {k: v[j] for k, v in data.att_noise.items()}, _t(data.att_images[j:j + 1]), _t(data.id_images))
         truth = _t(data.truth[:, j])
         a, b = _read(oracle, img, judge), _read(oracle, truth)
         for name, hits in _hits(a, gallery, torch.arange(n)).items():
@@ -270,7 +270,7 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
     for p in range(k):
         i, j = p % n, p % m
         render(data.id_ws[i:i + 1], data.att_ws[j:j + 1], {kk: v[j] for kk, v in data.att_noise.items()},
-               _t(data.att_images[j:j + 1]))
+               _t(data.att_images[j:j + 1]), _t(data.id_images[i:i + 1]))
     ms = 1000 * (time.perf_counter() - t0) / max(k, 1)
     out = {"id_top1": float(t[0].mean()), "pose_error": float(t[1].mean()), "expression_error": float(t[2].mean()),
            "success": float(((t[0] > 0) & (t[1] <= pose_tolerance)).float().mean()),
@@ -281,12 +281,13 @@ def evaluate(G: Any, data: SwapData, mix: Mixer, oracle: Any = None, timing_pair
 
 
 def _renderer(G: Any, mix: Any) -> Callable[..., torch.Tensor]:
-    """`(id_ws, att_ws, noise, att_image) -> image` for a code mixer or a `Swapper`."""
+    """`(id_ws, att_ws, noise, att_image, id_image) -> image` for a code mixer or a `Swapper` (the images
+    aligned, as the swap of two photos sees them: blend blends the attribute's, inject embeds the identity's)."""
     from .api import Swapper
 
     if isinstance(mix, Swapper):
-        return lambda a, b, noise, image: mix(a, b, noise, image)[0]
-    return lambda a, b, noise, image: G.synthesis(mix(a, b), noise=noise or None)
+        return lambda a, b, noise, image, id_image: mix(a, b, noise, image, identity_image=id_image)[0]
+    return lambda a, b, noise, image, id_image: G.synthesis(mix(a, b), noise=noise or None)
 
 
 def choose_split(rows: Sequence[dict[str, float]]) -> int:

@@ -1,4 +1,4 @@
-"""Training of the swap networks (`ftm`, `blend`) behind `sgt train-swap`; torchrun-capable (DDP).
+"""Training of the swap networks (`ftm`, `blend`, `inject`) behind `sgt train-swap`; torchrun-capable (DDP).
 
 Synthetic data (exact truth, `edits.swap.data.build`): each pair (identity i, attribute j) is trained
 against `render(swap_truth(i, j))`:
@@ -44,7 +44,7 @@ class SwapTrainConfig:
     """Settings of one training run (recorded in the model's metadata).
 
     Attributes:
-        method: 'ftm' or 'blend'.
+        method: 'ftm', 'blend' or 'inject'.
         steps, batch, lr: optimisation (Adam, betas 0.9/0.99).
         feature_weight: weight of the D-feature term (pixel L2 1, MS-SSIM 0.5 alongside it).
         mask_weight: blend: mask BCE weight.
@@ -70,19 +70,40 @@ class SwapTrainConfig:
     save_every: int = 200
 
 
-def new_network(G: Any, data: SwapTrainData, method: str, base: str = "ftm") -> torch.nn.Module:
-    """A fresh network for `method`, sized for G (FTM's code normalisation from the data's codes)."""
+TRAINED = ("ftm", "blend", "inject")
+
+
+def new_network(G: Any, data: SwapTrainData, method: str, base: str = "ftm", embed_dim: int | None = None,
+                embedder: str = "oracle") -> torch.nn.Module:
+    """A fresh network for `method`, sized for G (FTM's and inject's code normalisation from the data's
+    codes; inject: `embed_dim`, the size of `embedder`'s identity embeddings)."""
+    w_avg = G.w_avg.detach().float().cpu()
+    scale = float((data.ws - w_avg).std()) if len(data.ws) else 1.0
     if method == "ftm":
         from .ftm import FTMConfig, TransferNet
 
-        w_avg = G.w_avg.detach().float().cpu()
-        scale = float((data.ws - w_avg).std()) if len(data.ws) else 1.0
         return TransferNet(FTMConfig(int(G.num_ws), int(G.w_dim)), w_avg=w_avg, w_scale=scale)
     if method == "blend":
         from .blend import BlendConfig, BlendNet
 
         return BlendNet(BlendConfig.for_generator(G, base=base))
-    raise ValueError(f"train-swap trains 'ftm' or 'blend', got {method!r} ('lcr' needs no training)")
+    if method == "inject":
+        from .inject import InjectConfig, InjectNet
+
+        if embed_dim is None:
+            raise ValueError("inject needs embed_dim, the size of the identity embeddings it is trained on")
+        return InjectNet(InjectConfig(int(G.num_ws), int(G.w_dim), int(embed_dim), embedder=embedder),
+                         w_avg=w_avg, w_scale=scale)
+    raise ValueError(f"train-swap trains one of {', '.join(TRAINED)}, got {method!r} ('lcr' needs no training)")
+
+
+@torch.no_grad()
+def head_embeddings(data: SwapTrainData, embedder: Any, batch: int = 64) -> torch.Tensor:
+    """Unit identity embeddings `[H, E]` of every head's aligned image (what `inject` is conditioned on)."""
+    from stylegan.images import from_uint8
+
+    return torch.cat([embedder.embed(torch.cat([from_uint8(np.ascontiguousarray(x)) for x in data.images[k:k + batch]]))
+                      for k in range(0, data.heads, batch)])
 
 
 class _Batches:
@@ -104,7 +125,7 @@ class _Batches:
 def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.PathLike | None = None, *,
           D: Any = None, base: Any = None, init: torch.nn.Module | None = None, resume: bool = True,
           oracle: Any = None, identity_net: Any = None, progress: bool = True) -> torch.nn.Module:
-    """Train an FTM or blend network for G on `data`; DDP when torch.distributed is initialised.
+    """Train an FTM, blend or inject network for G on `data`; DDP when torch.distributed is initialised.
 
     Args:
         G: the (frozen) generator.
@@ -118,7 +139,7 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
         oracle: identity/landmark network (default `synthetic.oracle.load()` when a loss needs it).
         identity_net: an identity network for the identity terms instead of the oracle's (`--identity-net`:
             ArcFace, `inversion.identity.load_identity_net`; `distance(a, b) -> [N]` and `embed`); the
-            oracle still gives the landmarks.
+            oracle still gives the landmarks; `inject` is conditioned on its embeddings too (else the oracle's).
         progress: tqdm bar (rank 0).
 
     Returns:
@@ -134,7 +155,16 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
 
     rank, world = rank_world()
     method = config.method
-    net = new_network(G, data, method, "ftm" if base is not None else "lcr")
+    embeddings = None
+    if method == "inject":  # conditioned on the oracle's embedding, or the user's identity network's
+        from inversion.identity_term import IdentityTerm, _oracle
+
+        embedder = IdentityTerm(identity_net, "identity_net") if identity_net is not None else \
+            IdentityTerm(_oracle("cpu"), "oracle")
+        embeddings = head_embeddings(data, embedder)
+    net = new_network(G, data, method, "ftm" if base is not None else "lcr",
+                      embed_dim=None if embeddings is None else embeddings.shape[1],
+                      embedder="oracle" if identity_net is None else "identity_net")
     if init is not None:
         net.load_state_dict(init.state_dict())
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr, betas=(0.9, 0.99))
@@ -182,6 +212,12 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
             region = face_masks[j]
         if method == "ftm":
             img = G.synthesis(model(id_ws, att_ws), noise=noise)
+            mask = None
+        elif method == "inject":
+            e = embeddings[torch.from_numpy(np.asarray(i))]
+            if config.noise > 0:  # about `noise` in norm on the unit sphere, as the codes get theirs
+                e = F.normalize(e + config.noise * torch.randn_like(e) / e.shape[1] ** 0.5, dim=1)
+            img = G.synthesis(model(e, att_ws), noise=noise)
             mask = None
         else:
             with torch.no_grad():
@@ -257,4 +293,4 @@ def _save_state(path: Path, net: torch.nn.Module, opt: Any, step: int, config: S
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": asdict(config)}, tmp)
 
 
-__all__ = ["SwapTrainConfig", "train", "new_network", "STATE"]
+__all__ = ["SwapTrainConfig", "TRAINED", "train", "new_network", "head_embeddings", "STATE"]

@@ -1,4 +1,4 @@
-"""`sgt train-swap`: build (or continue) the training data and train an FTM or blend network for a generator.
+"""`sgt train-swap`: build (or continue) the training data and train an FTM, blend or inject network for a generator.
 Runs under torchrun too (`torchrun --nproc_per_node=K -m edits.swap.train_cli --method ftm --network ... --out DIR`).
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ _CTX = {"show_default": True}
 
 
 @click.command(context_settings=_CTX)
-@click.option("--method", type=click.Choice(["ftm", "blend"]), required=True, help="Which network to train.")
+@click.option("--method", type=click.Choice(["ftm", "blend", "inject"]), required=True,
+              help="Which network to train (inject: conditioned on the identity's embedding, the oracle's or "
+                   "--identity-net's).")
 @click.option("--network", required=True, help="Checkpoint path or registered name (e.g. synthheads, or your .pkl).")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The network's model folder (training state and log go to OUT_log/).")
@@ -35,7 +37,8 @@ _CTX = {"show_default": True}
               help="Synthetic: weight of the oracle identity loss (default 0: the oracle is the protocol's judge).")
 @click.option("--identity-net", "identity_net", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth) for the identity terms instead of the "
-                                 "oracle's (photos; synthetic with --id-weight); landmarks stay the oracle's.")
+                                 "oracle's (photos; synthetic with --id-weight); landmarks stay the oracle's. inject: "
+                                 "also what embeds the identity (pass it to `sgt swap --identity-net` too).")
 @click.option("--ftm", "ftm_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Blend: the FTM network whose codes it blends (default: the one registered for --network; "
                    "LCR codes when there is none).")
@@ -90,7 +93,7 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
         if method == "blend":
             base = modelio.load(ftm_dir, expect="TransferNet", generator=G) if ftm_dir else find_network(G, "ftm")
         if init_from is not None:
-            init = modelio.load(init_from, expect=("TransferNet", "BlendNet"), generator=G)
+            init = modelio.load(init_from, expect=("TransferNet", "BlendNet", "InjectNet"), generator=G)
         id_net = None
         if identity_net is not None:
             from inversion.identity import load_identity_net

@@ -74,7 +74,7 @@ def check_smooth(smooth: float) -> float:
 def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], method: str = "lcr",
                 G: Any = "synthheads", *, smooth: float = DEFAULT_SMOOTH, split: int | None = None,
                 steps: int | None = None, detector: str = "hog", upsample: int = 1, progress: bool = False,
-                **project_kw: Any) -> list[SwapResult]:
+                identity_net: Any = None, **project_kw: Any) -> list[SwapResult]:
     """Swap one identity onto every frame of a sequence, smoothing the frames' codes over time (see module doc).
 
     Args:
@@ -82,12 +82,13 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
             prepared once.
         frames: T attribute frames in time order, each as for `swap`'s attribute; each is aligned and
             inverted with the library's defaults (or read as a latent).
-        method: 'lcr', 'ftm' or 'blend' (as `swap`; blend blends each frame's own image).
+        method: 'lcr', 'ftm', 'blend' or 'inject' (as `swap`; blend blends each frame's own image).
         G: a `stylegan.Generator` or a registered name.
         smooth: EMA weight of the past in [0, 1) applied to the frames' ws; 0: off (every frame equals `swap`).
         split: LCR split (default `edits.swap.latent.default_split`).
         steps, detector, upsample, **project_kw: photo inputs: see `prepare`.
         progress: a tqdm bar over the frames.
+        identity_net: inject trained on a user's identity network: that network (see `Swapper`).
 
     Returns:
         T `SwapResult`s (`.image [1, 3, R, R]`, `.ws [1, num_ws, w_dim]` the swapped code, `.attribute.ws` the
@@ -103,7 +104,7 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
     if len(frames) == 0:
         raise ValueError("no attribute frames given: pass a non-empty list of photos or latents")
     G = stylegan.load(G) if isinstance(G, str) else G
-    swapper = Swapper(G, method, split)
+    swapper = Swapper(G, method, split, identity_net=identity_net)
     kw = dict(steps=steps, detector=detector, upsample=upsample, **project_kw)
     ident = identity if isinstance(identity, Prepared) else prepare(identity, G, "identity", **kw)
     atts = []
@@ -111,10 +112,12 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
         for k, f in enumerate(bar):
             atts.append(prepare(f, G, f"attribute frame {k}", landmarks=True, **kw))
     smoothed = ema(torch.cat([a.ws for a in atts]), smooth)  # [T, num_ws, w_dim]
+    id_image = attribute_tensor(ident)  # inject embeds it
     results = []
     with torch.no_grad():
         for k, att in enumerate(atts):
-            image, ws, mask = swapper(ident.ws, smoothed[k:k + 1], att.noise, attribute_tensor(att))
+            image, ws, mask = swapper(ident.ws, smoothed[k:k + 1], att.noise, attribute_tensor(att),
+                                      identity_image=id_image)
             mask = _mask(att, G, image.device) if mask is None else mask
             results.append(SwapResult(image, ws, mask, ident, att, method, swapper.split))
     return results

@@ -376,6 +376,19 @@ def test_trained_swaps_of_latents(model):
     assert (diff[outside] <= m[outside] * 255 + 1).all() and "BLEND swap" in r.info
 
 
+def test_swap_tab_offers_the_methods_trained_for_the_network_shown(model):
+    import gradio as gr
+
+    from demos.app import build
+    from edits.swap import trained_methods
+
+    assert trained_methods(model.get().G) == ["lcr", "ftm", "blend"]  # shipped for synthheads; no inject yet
+    assert trained_methods(stylegan.load("synthheads128")) == ["lcr"]  # v2: nothing trained for it yet
+    app = build(model)  # built, not launched
+    radio = next(b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "swap-method")
+    assert [v for _, v in radio.choices] == ["lcr", "ftm", "blend"] and "inject" in radio.info
+
+
 def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch):
     from demos import swap_handlers
     from edits.swap import SwapUntrainedError
@@ -383,7 +396,7 @@ def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch
     g = handlers.generate(model, None, 0).latent_path
     with monkeypatch.context() as m:  # a network without trained swap weights
         m.setattr("edits.swap.api._entry_path", lambda G, method: None)
-        for method in ("ftm", "blend"):
+        for method in ("ftm", "blend", "inject"):
             with pytest.raises(SwapUntrainedError, match=f"swap method '{method}' is not trained .*'lcr' needs no"):
                 swap_handlers.swap(model, None, g, g, method)
     with pytest.raises(ValueError, match="unknown swap method 'megafs'"):
