@@ -43,11 +43,20 @@ METHODS: dict[str, tuple[dict, bool]] = {
     "w+25": (dict(steps=25), True),
     "w+50": (dict(steps=50), True),
     "w+100": (dict(steps=100), True),
+    # the <= 1 s recipe (25 steps) with other weights of the identity term (the default's is 0.3)
+    "w+25id0": (dict(steps=25, id_weight=0.0), True),
+    "w+25id0.1": (dict(steps=25, id_weight=0.1), True),
+    "w+25id0.6": (dict(steps=25, id_weight=0.6), True),
+    "w+25id1": (dict(steps=25, id_weight=1.0), True),
+    "w+50id0.1": (dict(steps=50, id_weight=0.1), True),
     "default": (dict(), True),
     "w+1000": (dict(steps=1000), False),
     "w+3000": (dict(steps=3000), False),
     "pti": (dict(), False),  # pivotal tuning around the default's result
 }
+#: Seed of the validation heads (`--validation`): neither the protocol's (held out for testing) nor the
+#: training renders' (data/heads128, seed 100).
+VALIDATION_SEED = 20261206
 PTI_STEPS = [350]  # PTI's own count (Roich et al. 2022); the library's `pivotal_tuning` default
 
 
@@ -64,9 +73,10 @@ def aligned_renders(params: list, res: int) -> torch.Tensor:
 
 @torch.no_grad()
 def embeddings(images: torch.Tensor, oracle, judge) -> dict[str, torch.Tensor]:
-    """`{"oracle": [N, 128], "judge": [N, D]}` identity embeddings of `images [N, 3, R, R]`."""
+    """`{"oracle": [N, 128], "judge": [N, D]}` identity embeddings of `images [N, 3, R, R]` (no judge: the
+    oracle's only)."""
     orc = torch.cat([oracle.predict(images[i:i + 128])["identity"] for i in range(0, len(images), 128)])
-    return {"oracle": orc, "judge": judge.embed(images)}
+    return {"oracle": orc} if judge is None else {"oracle": orc, "judge": judge.embed(images)}
 
 
 def retrieval(query: dict, gallery: dict, labels: torch.Tensor) -> dict[str, float]:
@@ -102,6 +112,9 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=100)
     p.add_argument("--long-heads", type=int, default=20)
     p.add_argument("--ceiling-att", type=int, default=5, help="attribute heads per identity for the ceiling")
+    p.add_argument("--validation", action="store_true",
+                   help="heads of the validation seed (VALIDATION_SEED) instead of the protocol's held-out ones: for "
+                        "choosing settings by the oracle and PSNR, never by the judge, before testing on the protocol")
     p.add_argument("--only", default=None, help="comma-separated method names")
     p.add_argument("--json", default="runs/identity.json")
     p.add_argument("--threads", type=int, default=2)
@@ -142,15 +155,17 @@ def main() -> None:
         from inversion.encoder import load_encoder
 
         encoder = load_encoder(args.encoder, G)
-    oracle, judge = oracle_mod.load(), judge_mod.load(args.judge)
+    # validation heads choose settings: the judge is not even read there (it only ever tests)
+    oracle, judge = oracle_mod.load(), None if args.validation else judge_mod.load(args.judge)
     res = G.img_resolution
     out_path = Path(args.json)
     state = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    if state and (state.get("network"), state.get("heads"), state.get("encoder", "registered")) != \
-            (args.network, args.heads, args.encoder or "registered"):
+    if state and (state.get("network"), state.get("heads"), state.get("encoder", "registered"),
+                  state.get("validation", False)) != (args.network, args.heads, args.encoder or "registered",
+                                                      args.validation):
         raise SystemExit(f"{out_path} holds another run ({state.get('network')}, {state.get('heads')} heads, "
                          f"encoder {state.get('encoder', 'registered')})")
-    ids, atts = protocol_params(args.heads, args.ceiling_att)
+    ids, atts = protocol_params(args.heads, args.ceiling_att, **({"seed": VALIDATION_SEED} if args.validation else {}))
     targets = aligned_renders(ids, res)
     gallery = embeddings(targets, oracle, judge)
     labels = torch.arange(args.heads)
@@ -158,6 +173,7 @@ def main() -> None:
         truths = aligned_renders([swap_truth(a, b) for a in ids for b in atts], res)
         state["ceiling"] = retrieval(embeddings(truths, oracle, judge), gallery,
                                      labels.repeat_interleave(args.ceiling_att))
+    state.update(validation=args.validation)
     state.update(network=args.network, heads=args.heads, long_heads=args.long_heads, cpu=cpu_description(),
                  loss=loss.name, resolution=res, encoder=args.encoder or "registered", threads=args.threads)
     rows = state.setdefault("rows", {})
@@ -168,7 +184,7 @@ def main() -> None:
             for r in rs:
                 img = from_uint8(recons[f"{name}/{r['head']}"])
                 hit = retrieval(embeddings(img, oracle, judge), gallery, labels[r["head"]:r["head"] + 1])
-                r["oracle_hit"], r["judge_hit"] = hit["oracle"], hit["judge"]
+                r["oracle_hit"], r["judge_hit"] = hit["oracle"], hit.get("judge")
         state["judge_path"] = args.judge or "registered"
         state["summary"] = summarize(rows)
         out_path.write_text(json.dumps(state, indent=1))
@@ -191,10 +207,10 @@ def main() -> None:
             hit = retrieval(emb, gallery, labels[i:i + 1])
             rows.setdefault(name, []).append({"head": i, "wall_s": wall, "psnr": float(psnr(img, targets[i:i + 1])),
                                               "ssim": float(ssim(img, targets[i:i + 1])), "oracle_hit": hit["oracle"],
-                                              "judge_hit": hit["judge"]})
+                                              "judge_hit": hit.get("judge")})
             recons[key] = to_uint8(img)[0]
             print(f"head {i:3d} {name:8s} {wall:7.1f}s PSNR {rows[name][-1]['psnr']:6.2f} "
-                  f"oracle {hit['oracle']:.0f} judge {hit['judge']:.0f}", flush=True)
+                  f"oracle {hit['oracle']:.0f}" + (f" judge {hit['judge']:.0f}" if "judge" in hit else ""), flush=True)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             state["summary"] = summarize(rows)
             out_path.write_text(json.dumps(state, indent=1))
@@ -220,20 +236,24 @@ def merge(states: list[dict]) -> dict:
 
 def summarize(rows: dict[str, list[dict]]) -> dict[str, dict]:
     return {name: {"n": len(rs), "oracle_top1": statistics.mean(r["oracle_hit"] for r in rs),
-                   "judge_top1": statistics.mean(r["judge_hit"] for r in rs),
+                   "judge_top1": statistics.mean(r["judge_hit"] for r in rs) if rs[0]["judge_hit"] is not None else None,
                    "psnr": statistics.mean(r["psnr"] for r in rs), "ssim": statistics.mean(r["ssim"] for r in rs),
                    "wall_s": statistics.mean(r["wall_s"] for r in rs)} for name, rs in rows.items() if rs}
 
 
 def table(state: dict) -> str:
     c = state["ceiling"]
-    lines = [f"{state['network']} ({state['resolution']} px), {state['heads']} held-out heads, encoder "
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.1f} %"
+    lines = [f"{state['network']} ({state['resolution']} px), {state['heads']} "
+             f"{'validation' if state.get('validation') else 'held-out'} heads, encoder "
              f"{state.get('encoder', 'registered')}, loss {state['loss']}; CPU: {state['cpu']}",
-             f"ceiling (truth renders, other pose/expression/light): oracle {100 * c['oracle']:.1f} %, "
-             f"judge {100 * c['judge']:.1f} %", "",
+             f"ceiling (truth renders, other pose/expression/light): oracle {pct(c['oracle'])}, "
+             f"judge {pct(c.get('judge'))}", "",
              "| method | heads | ID top-1 oracle | ID top-1 judge | PSNR | SSIM | s/head |", "|---|---|---|---|---|---|---|"]
     for name, s in state["summary"].items():
-        lines.append(f"| {name} | {s['n']} | {100 * s['oracle_top1']:.1f} % | {100 * s['judge_top1']:.1f} % | "
+        lines.append(f"| {name} | {s['n']} | {pct(s['oracle_top1'])} | {pct(s['judge_top1'])} | "
                      f"{s['psnr']:.2f} | {s['ssim']:.3f} | {s['wall_s']:.1f} |")
     return "\n".join(lines)
 

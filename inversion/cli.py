@@ -151,7 +151,7 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
               help="Pivotal tuning steps after projection (0: off); writes pti_delta/ (a model folder) + proj_pti.png.")
 @click.option("--gif", is_flag=True, help="Also write proj.gif showing the optimisation.")
 @click.option("--id-weight", default=None, type=click.FloatRange(min=0),
-              help="Weight of the identity term (default: the preset's, 0.3 for auto; 0: off).")
+              help="Weight of the identity term (default: the preset's, 0.1 for auto; 0: off).")
 @click.option("--identity-net", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="ArcFace's model_ir_se50.pth as the identity term's network (default: the oracle for the shipped "
                    "synthetic-head models, none for other generators).")

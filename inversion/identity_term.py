@@ -64,6 +64,12 @@ def _oracle(device: str) -> nn.Module:
     return oracle.load(device=device).eval().requires_grad_(False)  # shared: never trained here
 
 
+def oracle_identity(device: str | torch.device = "cpu") -> IdentityTerm:
+    """The oracle's identity embedding as an `IdentityTerm` (the shared, frozen oracle): the training signal
+    on synthetic heads, for projection and for what conditions on an identity (`edits.swap.inject`)."""
+    return IdentityTerm(_oracle(str(device)), "oracle")
+
+
 def resolve_identity(G: Any, identity: Any) -> IdentityTerm | None:
     """The identity term for `project`'s `identity` argument.
 
@@ -83,5 +89,5 @@ def resolve_identity(G: Any, identity: Any) -> IdentityTerm | None:
 
             if not stylegan.is_shipped(G):
                 return None
-        return IdentityTerm(_oracle(str(G.w_avg.device)), "oracle")
+        return oracle_identity(G.w_avg.device)
     return IdentityTerm(identity)

@@ -4,7 +4,7 @@
 `project(G, target)` uses the preset 'auto': W+, 50 Adam steps from the encoder registered for G
 (e4e-style, `inversion.encoder.find_encoder`) at lr 0.05, or, when G has none, 200 steps from the best of 16
 mapped candidates at lr 0.1, with no noise on w (the start is already a good guess), and, for the
-shipped synthetic-head generators, an identity term (the attribute oracle's 1 - cos, weight 0.3,
+shipped synthetic-head generators, an identity term (the attribute oracle's 1 - cos, weight 0.1,
 `inversion.identity_term`) beside the reconstruction loss. On the default
 model it reaches the NVlabs baseline's final PSNR in a small fraction of its time (bench/RESULTS.md).
 `preset='nvlabs'` is the NVlabs schedule: W, 1000 steps from w_avg, Adam at lr 0.1 with a 5 % linear
@@ -217,12 +217,24 @@ def best_candidate(G: Generator, target: torch.Tensor, loss_fn: ReconstructionLo
 PRESETS: dict[str, dict[str, Any]] = {
     # 50 steps from an encoder: with the identity term they keep more identity (by the judge) than 200 did
     # without it, in a quarter of the time (bench/RESULTS.md, "Fast default inversion"); a start without
-    # an encoder is far from the target and keeps 200
+    # an encoder is far from the target and keeps 200. id_weight 0.1 (was 0.3): chosen on validation heads
+    # by the oracle and PSNR alone (the smallest weight whose oracle retrieval is the best's, 100 %: higher
+    # PSNR), never by the judge; on the held-out protocol it keeps the judge's figure and gains PSNR
+    # (bench/RESULTS.md, "The identity term's weight")
     "auto": dict(space="w+", steps={"encoder": 50, "w_avg": 200, "ws": 50}, init="auto", candidates=16, w_noise=0.0,
-                 lr={"encoder": 0.05, "w_avg": 0.1, "ws": 0.05}, identity="auto", id_weight=0.3),
+                 lr={"encoder": 0.05, "w_avg": 0.1, "ws": 0.05}, identity="auto", id_weight=0.1),
     "nvlabs": dict(space="w", steps=1000, init="w_avg", candidates=0, w_noise=0.05,
                    lr={"encoder": 0.1, "w_avg": 0.1, "ws": 0.1}, identity=None, id_weight=0.0),
 }
+
+
+def preset_fingerprint(preset: str = "auto") -> str:
+    """A short hash of a preset's settings: caches of inversions made with the library default (the swap and
+    video protocols') key on it, so a changed default re-inverts instead of reusing stale codes."""
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(PRESETS[preset], sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -385,7 +397,7 @@ def project(
         identity: the identity term's network (`inversion.identity_term`): 'auto' (preset 'auto': the
             attribute oracle for the shipped synthetic-head generators, none for others), 'oracle', an
             identity network (e.g. ArcFace, `inversion.load_identity_net`), or None (preset 'nvlabs').
-        id_weight: weight of the identity term, 1 - cos of the embeddings ('auto': 0.3; 0: off).
+        id_weight: weight of the identity term, 1 - cos of the embeddings ('auto': 0.1; 0: off).
         seed: seeds the noise maps, the candidates and the w noise.
         frame_every: keep a uint8 snapshot every this many steps in `result.frames` (0: none).
         progress: show a tqdm bar.

@@ -98,7 +98,8 @@ def _invert(G: Any, images: np.ndarray, steps: int | None, desc: str, progress: 
 
 
 def _cache_ok(meta: dict, want: dict) -> bool:
-    return all(meta.get(k) == want[k] for k in ("version", "seed", "generator", "invert_steps", "resolution")) and \
+    return all(meta.get(k) == want[k] for k in ("version", "seed", "generator", "preset", "invert_steps",
+                                                "resolution")) and \
         meta.get("n_ids", 0) >= want["n_ids"] and meta.get("n_att", 0) >= want["n_att"]
 
 
@@ -144,7 +145,9 @@ def prepare(G: Any, n_ids: int = 100, n_att: int = 10, seed: int = PROTOCOL_SEED
     if n_ids < 2 or n_att < 1:
         raise ValueError(f"need at least 2 identities and 1 attribute head, got {n_ids} x {n_att}")
     res = int(G.img_resolution)
-    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G),
+    from inversion.projection import preset_fingerprint
+
+    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=preset_fingerprint(),
                 invert_steps=invert_steps, resolution=res, n_ids=int(n_ids), n_att=int(n_att))
     if cache is not None and Path(cache).is_file():
         d = load_cache(cache)

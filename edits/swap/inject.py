@@ -95,10 +95,10 @@ def embedder_for(config: InjectConfig, identity_net: Any = None, device: str | t
         ValueError: the model wants the user's identity network and none (or one of another output size)
             was given; an identity judge (never an input to anything trained).
     """
-    from inversion.identity_term import IdentityTerm, _oracle
+    from inversion.identity_term import IdentityTerm, oracle_identity
 
     if config.embedder == "oracle":
-        return IdentityTerm(_oracle(str(device)), "oracle")
+        return oracle_identity(device)
     if identity_net is None:
         raise ValueError("this inject network was trained on the embeddings of a user's identity network "
                          f"({config.embed_dim}-d, e.g. ArcFace): pass it (identity_net=, CLI --identity-net FILE)")

@@ -157,10 +157,9 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
     method = config.method
     embeddings = None
     if method == "inject":  # conditioned on the oracle's embedding, or the user's identity network's
-        from inversion.identity_term import IdentityTerm, _oracle
+        from inversion.identity_term import IdentityTerm, oracle_identity
 
-        embedder = IdentityTerm(identity_net, "identity_net") if identity_net is not None else \
-            IdentityTerm(_oracle("cpu"), "oracle")
+        embedder = IdentityTerm(identity_net, "identity_net") if identity_net is not None else oracle_identity()
         embeddings = head_embeddings(data, embedder)
     net = new_network(G, data, method, "ftm" if base is not None else "lcr",
                       embed_dim=None if embeddings is None else embeddings.shape[1],

@@ -77,19 +77,22 @@ def prepare_video(G: Any, sequences: int = 3, frames: int = 60, distractors: int
     """Render the identities, sequences and truths at G's resolution and invert identities and frames.
 
     Args:
-        cache: an .npz reused when it was made with the same settings (else (re)written).
+        cache: an .npz reused when it was made with the same settings and the same library-default inversion
+            (`inversion.projection.preset_fingerprint`), else (re)written.
 
     Raises:
         ValueError: fewer than 1 sequence or 2 frames.
     """
     import stylegan
+    from inversion.projection import preset_fingerprint
     from synthetic import render, swap_truth
 
     if sequences < 1 or frames < 2:
         raise ValueError(f"need at least 1 sequence of 2 frames, got {sequences} of {frames}")
     res = int(G.img_resolution)
-    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), invert_steps=invert_steps,
-                resolution=res, sequences=int(sequences), frames=int(frames), distractors=int(distractors))
+    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=preset_fingerprint(),
+                invert_steps=invert_steps, resolution=res, sequences=int(sequences), frames=int(frames),
+                distractors=int(distractors))
     if cache is not None and Path(cache).is_file():
         d = _load(cache)
         if d.meta.get("settings") == want:

@@ -254,7 +254,7 @@ def test_commands_are_registered():
 
 
 # ------------------------------------------------------------------------------------------ protocol
-def test_eval_swap_runs_and_its_ceiling_matches_a_hand_computed_nearest_neighbour(setup, tmp_path):
+def test_eval_swap_runs_and_its_ceiling_matches_a_hand_computed_nearest_neighbour(setup, tmp_path, monkeypatch):
     from stylegan.images import from_uint8
     from synthetic import oracle as oracle_mod
     from synthetic import render, swap_truth
@@ -297,6 +297,13 @@ def test_eval_swap_runs_and_its_ceiling_matches_a_hand_computed_nearest_neighbou
     again = json.loads((tmp_path / "res2.json").read_text())
     assert again["ceiling"] == result["ceiling"]
     assert [r["id_top1"] for r in again["lcr"]] == [r["id_top1"] for r in result["lcr"]]
+    # another library-default inversion: the cache's codes are stale, so the heads are inverted again
+    from inversion.projection import PRESETS
+
+    monkeypatch.setitem(PRESETS, "auto", {**PRESETS["auto"], "id_weight": 0.123})
+    res3 = _run("eval-swap", "--network", root / "tiny", "--ids", "3", "--attributes", "2", "--invert-steps", "1",
+                "--cache", cache, "--out", tmp_path / "res3.json")
+    assert res3.exit_code == 0 and "invert" in res3.output
 
 
 def test_top1_and_choose_split_by_hand():

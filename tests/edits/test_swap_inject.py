@@ -85,10 +85,10 @@ def _rec_loss(G, net, data, emb) -> float:
 
 
 def test_training_puts_the_identity_in_and_the_network_round_trips(tiny_data, tmp_path):
-    from inversion.identity_term import IdentityTerm, _oracle
+    from inversion.identity_term import oracle_identity
 
     G, data = tiny_data
-    emb = head_embeddings(data, IdentityTerm(_oracle("cpu"), "oracle"))
+    emb = head_embeddings(data, oracle_identity())
     assert emb.shape == (data.heads, emb.shape[1]) and torch.allclose(emb.norm(dim=1), torch.ones(data.heads))
     before = _rec_loss(G, new_network(G, data, "inject", embed_dim=emb.shape[1]), data, emb)
     cfg = SwapTrainConfig(method="inject", steps=60, batch=8, lr=3e-3, noise=0.0, save_every=30)
@@ -104,7 +104,7 @@ def test_training_puts_the_identity_in_and_the_network_round_trips(tiny_data, tm
         swapper = Swapper(G, "inject")
         image = from_uint8(data.images[0].copy())
         with torch.no_grad():
-            want = net(IdentityTerm(_oracle("cpu"), "oracle").embed(image), b)
+            want = net(oracle_identity().embed(image), b)
             torch.testing.assert_close(swapper.mix(a, b, image), want)  # embedded from the aligned image
             rendered = G.synthesis(a, noise_mode="const")  # no image: G's render of the identity's code
             torch.testing.assert_close(swapper.mix(a, b), net(swapper.embedder.embed(rendered), b))

@@ -41,6 +41,11 @@ def test_cache_is_reused_only_for_the_same_settings(setup, monkeypatch):
     torch.testing.assert_close(again.frame_ws, data.frame_ws)
     with pytest.raises(AssertionError, match="inverted again"):  # other settings: made anew
         ve.prepare_video(G, sequences=2, frames=5, distractors=2, invert_steps=1, cache=cache, progress=False)
+    from inversion.projection import PRESETS
+
+    monkeypatch.setitem(PRESETS, "auto", {**PRESETS["auto"], "id_weight": 0.123})
+    with pytest.raises(AssertionError, match="inverted again"):  # another library default: made anew
+        ve.prepare_video(G, sequences=2, frames=4, distractors=2, invert_steps=1, cache=cache, progress=False)
 
 
 def test_measures_match_a_hand_computed_lcr_swap(setup):

@@ -141,11 +141,11 @@ def test_identity_auto_is_the_oracle_for_shipped_generators_only(G):
     shipped = stylegan.load("synthheads")
     assert stylegan.is_shipped(shipped)
     s = resolve_settings(shipped)[0]
-    assert (s.identity, s.id_weight) == ("oracle", 0.3)
+    assert (s.identity, s.id_weight) == ("oracle", 0.1)
     assert resolve_settings(shipped, "nvlabs")[0].identity is None
     assert resolve_settings(shipped, identity=None)[0].identity is None
     nv = resolve_settings(shipped, "nvlabs", identity="oracle")[0]  # asked for by name: auto's weight
-    assert (nv.identity, nv.id_weight) == ("oracle", 0.3)
+    assert (nv.identity, nv.id_weight) == ("oracle", 0.1)
     assert resolve_settings(G, identity="oracle")[0].identity == "oracle"
 
 

@@ -100,7 +100,7 @@ def test_encoder_init_from_the_cli(network, tmp_path):
                                                                    init="w_avg", candidates=0, lr=0.2, w_noise=0.05,
                                                                    identity=None, id_weight=0.0)),
     (["--identity-net", "ARCFACE"], dict(preset="auto", space="w+", steps=2, init="w_avg", candidates=16, lr=0.1,
-                                         w_noise=0.0, identity="IdentityNet", id_weight=0.3)),
+                                         w_noise=0.0, identity="IdentityNet", id_weight=0.1)),
     (["--identity-net", "ARCFACE", "--id-weight", "2"], dict(preset="auto", space="w+", steps=2, init="w_avg",
                                                              candidates=16, lr=0.1, w_noise=0.0,
                                                              identity="IdentityNet", id_weight=2.0)),
