@@ -32,7 +32,15 @@ _CTX = {"show_default": True}
 @click.option("--no-calibrate", is_flag=True,
               help="Keep strength in raw Δ units (for a generator the synthetic oracle cannot read).")
 @click.option("--seed", type=int, default=0, help="Seeds the heads, the projections and training.")
-def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed):
+@click.option("--image-weight", type=click.FloatRange(min=0), default=None,
+              help="Image term: distance of the transferred edit's render to the exact render (default: the "
+                   "library's, edits.delta.DeltaTrainConfig).")
+@click.option("--id-weight", type=click.FloatRange(min=0), default=None,
+              help="Identity term: 1 - cos of the oracle's identity embeddings of that render and the exact one.")
+@click.option("--leak-weight", type=click.FloatRange(min=0), default=None,
+              help="Leakage term: the oracle's change of every other attribute, in noticeable units.")
+def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed,
+                image_weight=None, id_weight=None, leak_weight=None):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""
     import torch.distributed as dist
 
@@ -59,12 +67,15 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
         data = delta_data.build(G, attribute, pairs, frames, data_path, seed=seed, steps=refine_steps, D=D)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    cfg = DeltaTrainConfig(seed=seed, **({"steps": steps} if steps else {}))
+    given = {k: v for k, v in (("steps", steps), ("image_weight", image_weight), ("id_weight", id_weight),
+                               ("leak_weight", leak_weight)) if v}
+    cfg = DeltaTrainConfig(seed=seed, **given)
     args = ["--network", str(network), "--attribute", attribute, "--pairs", str(pairs), "--frames", str(frames),
             "--seed", str(seed)] + (["--steps", str(steps)] if steps else []) + \
-        (["--refine-steps", str(refine_steps)] if refine_steps is not None else [])
+        (["--refine-steps", str(refine_steps)] if refine_steps is not None else []) + \
+        [x for k, v in given.items() if k != "steps" for x in ("--" + k.replace("_", "-"), str(v))]
     meta = {"network": str(network), "command": "sgt train-delta " + shlex.join(args)}
-    net, report = train(data, G, cfg, outdir=out.with_name(out.name + "_log"))
+    net, report = train(data, G, cfg, outdir=out.with_name(out.name + "_log"), D=D)
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
         return
     try:

@@ -4,7 +4,9 @@ Each step draws pairs of distinct training heads (A, B) and two different frames
 shared sequence, and minimises λ1‖a_j − â_j‖² + λ2‖b_j − b̂_j‖² (in units of the generator's w
 scale): the first term reconstructs the change on the head it was read from, the second transfers it
 to another head. Runs as one process or under torchrun (DistributedDataParallel; ranks draw different
-pairs). Minutes on a laptop CPU: the networks are small MLPs over codes, no image is rendered.
+pairs). Minutes on a laptop CPU: the networks are small MLPs over codes, no image is rendered, unless
+the image-space terms are on (`image_weight`, `id_weight`, `leak_weight`; `edits.delta.image_terms`),
+which render a few transferred codes per step and hold them to the exact render of head B at frame j.
 """
 from __future__ import annotations
 
@@ -37,6 +39,12 @@ class DeltaTrainConfig:
     val_heads: int = 0           # the last heads kept out of training, to measure transfer
     seed: int = 0
     log_every: int = 100
+    # image-space terms on the transferred code (edits.delta.image_terms; 0: off, the paper's loss alone),
+    # on the first `image_batch` tuples of each batch: G renders them, the oracle reads them
+    image_weight: float = 0.0    # reconstruction distance to the exact render of B at frame j
+    id_weight: float = 0.0       # 1 - cos of the oracle's identity embeddings (same person at every frame)
+    leak_weight: float = 0.0     # |other attributes' change|, in units of their noticeable change
+    image_batch: int = 4
 
 
 def w_scale(G: Any, num_samples: int = 10_000) -> float:
@@ -47,8 +55,9 @@ def w_scale(G: Any, num_samples: int = 10_000) -> float:
     return float(std) / G.w_dim ** 0.5
 
 
-def sample_batch(data: DeltaData, heads: list[int], n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """`n` training tuples (a_i, a_j, b_i, b_j), each `[n, num_ws, w_dim]`: heads A != B, frames i != j."""
+def sample_indices(data: DeltaData, heads: list[int], n: int,
+                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`n` training index tuples `(A, B, i, j)`, each `[n]`: heads A != B drawn from `heads`, frames i != j."""
     if len(heads) < 2:
         raise ValueError(f"training needs at least 2 heads (it transfers a change between heads), got {len(heads)}")
     frames = data.ws.shape[1]
@@ -57,7 +66,12 @@ def sample_batch(data: DeltaData, heads: list[int], n: int, gen: torch.Generator
     ib = (ia + torch.randint(1, len(heads), (n,), generator=gen)) % len(heads)
     i = torch.randint(frames, (n,), generator=gen)
     j = (i + torch.randint(1, frames, (n,), generator=gen)) % frames
-    A, B = h[ia], h[ib]
+    return h[ia], h[ib], i, j
+
+
+def sample_batch(data: DeltaData, heads: list[int], n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """`n` training tuples (a_i, a_j, b_i, b_j), each `[n, num_ws, w_dim]`: heads A != B, frames i != j."""
+    A, B, i, j = sample_indices(data, heads, n, gen)
     return data.ws[A, i], data.ws[A, j], data.ws[B, i], data.ws[B, j]
 
 
@@ -89,13 +103,15 @@ def transfer_error(net: DeltaNet, data: DeltaData, sources: list[int], targets: 
 
 
 def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, outdir: str | os.PathLike | None = None,
-                progress: bool = True) -> tuple[DeltaNet, dict[str, Any]]:
+                progress: bool = True, oracle: Any = None, D: Any = None) -> tuple[DeltaNet, dict[str, Any]]:
     """Train E and D on `data` (codes inverted into `G`).
 
     Args:
         data: `DeltaData` with at least 2 training heads.
-        G: the generator the codes belong to (for w_avg and the w scale).
+        G: the generator the codes belong to (for w_avg and the w scale; it renders for the image terms).
         cfg: `DeltaTrainConfig`.
+        oracle: for the image terms (default `synthetic.oracle.load()` when one is on).
+        D: G's discriminator: the image term's D-feature loss (None: l2 + MS-SSIM).
         outdir: where rank 0 appends `log.jsonl` (None: no log).
         progress: tqdm bar (rank 0).
 
@@ -118,6 +134,17 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank + 1)
         scale2 = float(net.w_scale) ** 2
+        weights = {"image": cfg.image_weight, "identity": cfg.id_weight, "leakage": cfg.leak_weight}
+        terms = None
+        if any(w > 0 for w in weights.values()):
+            from .image_terms import ImageTerms
+
+            if oracle is None:
+                from synthetic import oracle as oracle_mod
+
+                oracle = oracle_mod.load(device=G.w_avg.device)
+            G.requires_grad_(False)
+            terms = ImageTerms(G, data, oracle, weights, D=D)
         log = None
         if outdir is not None and info.is_main:
             Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -129,17 +156,21 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         for step in bar:
             for g in opt.param_groups:  # linear decay over the last 30 %
                 g["lr"] = cfg.lr * min(1.0, (1.0 - step / cfg.steps) / 0.3)
-            a_i, a_j, b_i, b_j = sample_batch(data, train_heads, cfg.batch, gen)
+            A, B, i, j = sample_indices(data, train_heads, cfg.batch, gen)
+            a_i, a_j, b_i, b_j = data.ws[A, i], data.ws[A, j], data.ws[B, i], data.ws[B, j]
             a_hat, b_hat = model(a_i, a_j, b_i, noise=cfg.noise)
             same = (a_hat - a_j).square().mean() / scale2
             transfer = (b_hat - b_j).square().mean() / scale2
             loss = cfg.lambda_same * same + cfg.lambda_transfer * transfer
+            extra = {} if terms is None else terms(b_hat[:cfg.image_batch], B[:cfg.image_batch], j[:cfg.image_batch])
+            loss = loss + sum(extra.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if step % cfg.log_every == 0 or step == cfg.steps - 1:
                 same_m, transfer_m = (float(all_mean(x.detach(), info)) for x in (same, transfer))
-                row = {"step": step, "same": same_m, "transfer": transfer_m, "time": time.perf_counter() - t0}
+                row = {"step": step, "same": same_m, "transfer": transfer_m, "time": time.perf_counter() - t0,
+                       **{k: float(all_mean(v.detach(), info)) for k, v in extra.items()}}
                 if log:
                     log.write(json.dumps(row) + "\n")
                     log.flush()
@@ -159,4 +190,4 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         close_distributed(info)
 
 
-__all__ = ["DeltaTrainConfig", "train_delta", "transfer_error", "sample_batch", "w_scale"]
+__all__ = ["DeltaTrainConfig", "train_delta", "transfer_error", "sample_batch", "sample_indices", "w_scale"]

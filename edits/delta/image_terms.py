@@ -1,0 +1,99 @@
+"""Image-space terms for Delta-GAN training: hold the transferred edit to what the synthetic world knows.
+
+The paper's loss (Diamant et al. 2021) compares codes only: ‖b_j − b̂_j‖², and both sides carry the
+inversion's error, so an edit can match the inverted target code and still change who the head is. Here
+the exact render of head B at frame j and the head's identity are known; each term renders the transferred
+code b̂_j with G (const noise) and compares it with `render(params of B at frame j)`:
+
+- image: the reconstruction distance (`inversion.losses`: l2 + MS-SSIM, or the D-feature loss with a
+  discriminator) to that render;
+- identity: 1 − cos of the oracle's identity embeddings of the two (the head is the same person at every
+  frame, so the edit must not move it);
+- leakage: mean over the other attributes of |oracle reading of G(b̂_j) − of the render|, each in units of
+  the attribute's noticeable change (`Attribute.noticeable`: 3°, 0.05), so degrees and 0-1 units weigh alike.
+
+All read by the attribute oracle, the training signal; the identity judge never (it measures the result).
+The renders and the oracle's readings of them are made once, when training starts.
+
+    >>> terms = ImageTerms(G, data, oracle, weights={"image": 1.0, "identity": 0.5, "leakage": 0.1})  # doctest: +SKIP
+    >>> losses = terms(b_hat, B, j)          # {"image": ..., "identity": ..., "leakage": ...} weighted, scalars
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..attributes import ATTRIBUTES
+from .data import DeltaData
+
+TERMS = ("image", "identity", "leakage")
+
+
+class ImageTerms:
+    """The weighted image-space terms for transferred codes `b̂ [K, num_ws, w_dim]` of heads `B [K]` at frames `j [K]`.
+
+    Args:
+        G: the (frozen) generator the codes belong to.
+        data: the training data (its `params` give the exact renders).
+        oracle: `synthetic.oracle.load()`.
+        weights: `{term: weight}` for terms of `TERMS` (missing or 0: not computed).
+        D: G's discriminator, for the D-feature image loss (None: l2 + MS-SSIM).
+
+    Raises:
+        ValueError: an unknown term, a negative weight, or data without the per-frame parameters.
+    """
+
+    def __init__(self, G: Any, data: DeltaData, oracle: Any, weights: Mapping[str, float], D: Any = None):
+        from inversion.losses import make_loss
+        from stylegan.images import from_uint8
+        from synthetic import HeadParams, render
+
+        unknown = set(weights) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown image term(s) {sorted(unknown)}; known: {', '.join(TERMS)}")
+        if any(float(w) < 0 for w in weights.values()):
+            raise ValueError(f"image-term weights must be >= 0, got {dict(weights)}")
+        self.weights = {k: float(v) for k, v in weights.items() if float(v) > 0}
+        if not data.params or len(data.params) != data.heads:
+            raise ValueError("the data has no per-frame head parameters, so the exact renders are unknown; build "
+                             "it again with edits.delta.data.build")
+        self.G, self.oracle = G, oracle
+        self.others = [n for n in ATTRIBUTES if n != data.attribute]
+        res = G.img_resolution
+        truth = [[from_uint8(render(HeadParams.from_dict(p), res).image) for p in head] for head in data.params]
+        self.truth = torch.stack([torch.cat(frames) for frames in truth]).to(G.w_avg.device)  # [H, T, 3, R, R]
+        with torch.no_grad():
+            flat = self.truth.flatten(0, 1)
+            pred = oracle.predict(flat)
+            h, t = self.truth.shape[:2]
+            self.truth_identity = pred["identity"].reshape(h, t, -1)
+            self.truth_scores = self._scores(pred).reshape(h, t, -1)
+        self.rec = make_loss("dfeat+l2+msssim", D=D) if D is not None else make_loss("l2+msssim")
+
+    def _scores(self, pred: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """`[N, A]` readings of the other attributes, each divided by its noticeable change."""
+        return torch.stack([ATTRIBUTES[n].score(pred) / ATTRIBUTES[n].noticeable for n in self.others], dim=1)
+
+    def __call__(self, b_hat: torch.Tensor, heads: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted terms (scalars, differentiable in `b_hat`) for `b_hat [K, num_ws, w_dim]`, `heads [K]`, `frames [K]`."""
+        if not self.weights:
+            return {}
+        img = self.G.synthesis(b_hat, noise_mode="const")
+        target = self.truth[heads, frames]
+        out = {}
+        if "image" in self.weights:
+            out["image"] = self.weights["image"] * self.rec(img, target).mean()
+        if "identity" in self.weights or "leakage" in self.weights:
+            pred = self.oracle.predict(img)
+            if "identity" in self.weights:
+                cos = torch.nn.functional.cosine_similarity(pred["identity"], self.truth_identity[heads, frames], dim=1)
+                out["identity"] = self.weights["identity"] * (1 - cos).mean()
+            if "leakage" in self.weights:
+                diff = self._scores(pred) - self.truth_scores[heads, frames]
+                out["leakage"] = self.weights["leakage"] * diff.abs().mean()
+        return out
+
+
+__all__ = ["TERMS", "ImageTerms"]
