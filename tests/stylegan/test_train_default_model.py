@@ -2,6 +2,8 @@
 statistics recorded when the weights were committed (regenerate EXPECTED with `python
 tests/stylegan/test_train_default_model.py` after re-exporting the weights)."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,9 +51,6 @@ def test_sgt_generate_with_default_model(tmp_path):
 
 
 if __name__ == "__main__":  # record EXPECTED for the current weights
-    import re
-    from pathlib import Path
-
     G = stylegan.load("synthheads")
     meta = json.loads((stylegan.loading._PKG_WEIGHTS / "synthheads" / "config.json").read_text())["metadata"]
     new = {"steps": meta["steps"], "stats": _stats(G)[1]}
@@ -69,6 +68,11 @@ def test_v2_is_registered_beside_v1_grown_from_it_and_draws_128_px_heads():
     assert (G2.img_resolution, G2.num_ws, G2.w_dim, G2.z_dim) == (128, G1.num_ws + 2, G1.w_dim, G1.z_dim)
     assert meta["warm_start"]["grown_from_resolution"] == 64 and meta["train_images"] >= 50_000
     assert meta["kimg"] > meta["warm_start"]["kimg"]
+    # the README and docs/training.md state how far it has trained: the shipped milestone's numbers
+    root = Path(__file__).resolve().parents[2]
+    at_128 = re.search(r"(\d+) kimg at 128 px", (root / "README.md").read_text())
+    assert at_128 and int(at_128.group(1)) == round(meta["kimg"] - meta["warm_start"]["kimg"]), at_128
+    assert f"Milestone shipped: {meta['kimg']:.1f} kimg" in (root / "docs" / "training.md").read_text()
     assert stylegan.is_shipped(G2) and stylegan.is_shipped(G1)
     img, _ = _stats(G2)
     assert img.shape == (4, 3, 128, 128) and torch.isfinite(img).all() and (img.abs() > 1).float().mean() < 0.05
