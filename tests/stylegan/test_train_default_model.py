@@ -72,7 +72,13 @@ def test_v2_is_registered_beside_v1_grown_from_it_and_draws_128_px_heads():
     root = Path(__file__).resolve().parents[2]
     at_128 = re.search(r"(\d+) kimg at 128 px", (root / "README.md").read_text())
     assert at_128 and int(at_128.group(1)) == round(meta["kimg"] - meta["warm_start"]["kimg"]), at_128
-    assert f"Milestone shipped: {meta['kimg']:.1f} kimg" in (root / "docs" / "training.md").read_text()
+    training_md = (root / "docs" / "training.md").read_text()
+    assert f"Milestone shipped: {meta['kimg']:.1f} kimg" in training_md
+    # ... and the Fréchet distance measured on it (docs/synthheads128_metrics.json, stylegan.train.metrics)
+    m = json.loads((root / "docs" / "synthheads128_metrics.json").read_text())
+    fd, floor = m["fd_samples_vs_renders"], m["fd_renders_vs_renders"]
+    assert m["network"].endswith("synthheads128") and m["num_samples"] == 5000
+    assert f"**{fd:.2f} against a floor of {floor:.2f}, {fd / floor:.1f}×**" in training_md
     assert stylegan.is_shipped(G2) and stylegan.is_shipped(G1)
     img, _ = _stats(G2)
     assert img.shape == (4, 3, 128, 128) and torch.isfinite(img).all() and (img.abs() > 1).float().mean() < 0.05
