@@ -54,17 +54,12 @@ class MainThreadRunner:
 
         Raises whatever `fn` raises; `ShuttingDown` if serving stopped before the job ran.
         """
-        if threading.current_thread() is threading.main_thread():
-            return fn(*args, **kwargs)
         future: Future = Future()
         with self._lock:
-            if not self._serving:
-                future = None
-            else:
+            queued = self._serving and threading.current_thread() is not threading.main_thread()
+            if queued:
                 self._jobs.put((future, contextvars.copy_context(), fn, args, kwargs))
-        if future is None:
-            return fn(*args, **kwargs)
-        return future.result()
+        return future.result() if queued else fn(*args, **kwargs)
 
     def serve(self, until: Callable[[], bool] | None = None, poll_s: float = 0.2) -> None:
         """Run submitted jobs here until `until()` is true, or until interrupted (KeyboardInterrupt,

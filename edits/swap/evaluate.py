@@ -103,26 +103,49 @@ def _cache_ok(meta: dict, want: dict) -> bool:
         meta.get("n_ids", 0) >= want["n_ids"] and meta.get("n_att", 0) >= want["n_att"]
 
 
-def load_cache(path: str | os.PathLike) -> SwapData:
-    """Read a protocol cache written by `prepare(cache=...)`."""
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        noise = {p: {k[len(p) + 1:]: torch.from_numpy(f[k]) for k in f.files if k.startswith(p + "/")}
-                 for p in ("id_noise", "att_noise")}
-        return SwapData(f["id_images"], f["att_images"], f["truth"], torch.from_numpy(f["id_ws"]),
-                        torch.from_numpy(f["att_ws"]), noise["id_noise"], noise["att_noise"], meta)
+def save_npz(path: str | os.PathLike, data: Any) -> None:
+    """Write a dataclass of renders and inversions (`SwapData`, `video_eval.VideoData`) as one `.npz`, atomically:
+    arrays and tensors under their field names, dicts of tensors (noise maps) as `field/name`, `meta` as JSON."""
+    import dataclasses
 
-
-def _save_cache(path: Path, d: SwapData) -> None:
     from sgtcore.atomic import atomic_file
 
-    arrays = dict(id_images=d.id_images, att_images=d.att_images, truth=d.truth, id_ws=d.id_ws.numpy(),
-                  att_ws=d.att_ws.numpy(), meta=np.array(json.dumps(d.meta)))
-    arrays.update({f"id_noise/{k}": v.numpy() for k, v in d.id_noise.items()})
-    arrays.update({f"att_noise/{k}": v.numpy() for k, v in d.att_noise.items()})
+    arrays: dict[str, np.ndarray] = {}
+    for fld in dataclasses.fields(data):
+        value = getattr(data, fld.name)
+        if fld.name == "meta":
+            arrays["meta"] = np.array(json.dumps(value))
+        elif isinstance(value, dict):
+            arrays.update({f"{fld.name}/{k}": v.numpy() for k, v in value.items()})
+        else:
+            arrays[fld.name] = value.numpy() if isinstance(value, torch.Tensor) else value
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def load_npz(path: str | os.PathLike, cls: type) -> Any:
+    """Read what `save_npz` wrote back into `cls` (field kinds from its annotations; no pickles)."""
+    import dataclasses
+
+    with np.load(path, allow_pickle=False) as f:
+        kw: dict[str, Any] = {}
+        for fld in dataclasses.fields(cls):
+            kind = str(fld.type)
+            if fld.name == "meta":
+                kw["meta"] = json.loads(str(f["meta"]))
+            elif kind.startswith("dict"):
+                kw[fld.name] = {k[len(fld.name) + 1:]: torch.from_numpy(f[k]) for k in f.files
+                                if k.startswith(fld.name + "/")}
+            else:
+                kw[fld.name] = torch.from_numpy(f[fld.name]) if kind == "torch.Tensor" else f[fld.name]
+        return cls(**kw)
+
+
+def load_cache(path: str | os.PathLike) -> SwapData:
+    """Read a protocol cache written by `prepare(cache=...)`."""
+    return load_npz(path, SwapData)
 
 
 @torch.no_grad()
@@ -163,7 +186,7 @@ def prepare(G: Any, n_ids: int = 100, n_att: int = 10, seed: int = PROTOCOL_SEED
     meta = {**want, "invert_s_per_head": (s1 * n_ids + s2 * n_att) / (n_ids + n_att)}
     d = SwapData(id_images, att_images, truth, id_ws, att_ws, id_noise, att_noise, meta)
     if cache is not None:
-        _save_cache(Path(cache), d)
+        save_npz(cache, d)
     return d
 
 

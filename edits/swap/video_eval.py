@@ -19,7 +19,6 @@ smoothing (`video.swap_frames`):
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .evaluate import _errors, _invert, _read, _t
+from .evaluate import _errors, _invert, _read, _t, load_npz, save_npz
 
 VIDEO_SEED = 20261205  # the sequences' seed: other heads than the swap protocol's and the training data's
 CACHE_VERSION = 1
@@ -94,7 +93,7 @@ def prepare_video(G: Any, sequences: int = 3, frames: int = 60, distractors: int
                 invert_steps=invert_steps, resolution=res, sequences=int(sequences), frames=int(frames),
                 distractors=int(distractors))
     if cache is not None and Path(cache).is_file():
-        d = _load(cache)
+        d = load_npz(cache, VideoData)
         if d.meta.get("settings") == want:
             return d
     ids, seqs, others = video_params(sequences, frames, distractors, seed)
@@ -113,7 +112,7 @@ def prepare_video(G: Any, sequences: int = 3, frames: int = 60, distractors: int
                   id_noise, {k: v.reshape(sequences, frames, *v.shape[1:]) for k, v in flat_noise.items()},
                   {"settings": want, "invert_s_per_frame": sec})
     if cache is not None:
-        _save(Path(cache), d)
+        save_npz(cache, d)
     return d
 
 
@@ -202,27 +201,6 @@ def choose_smooth(rows: list[dict[str, float]]) -> float:
     ok = [r for r in rows if r["pose_error"] <= base[0]["pose_error"] + LAG_POSE_TOLERANCE
           and r["psnr"] >= base[0]["psnr"] - LAG_PSNR_TOLERANCE]
     return float(min(ok, key=lambda r: (r["temporal_error"], r["smooth"]))["smooth"])
-
-
-def _save(path: Path, d: VideoData) -> None:
-    from sgtcore.atomic import atomic_file
-
-    arrays = dict(id_images=d.id_images, gallery=d.gallery, frames=d.frames, truth=d.truth, id_ws=d.id_ws.numpy(),
-                  frame_ws=d.frame_ws.numpy(), meta=np.array(json.dumps(d.meta)))
-    arrays.update({f"id_noise/{k}": v.numpy() for k, v in d.id_noise.items()})
-    arrays.update({f"frame_noise/{k}": v.numpy() for k, v in d.frame_noise.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def _load(path: str | os.PathLike) -> VideoData:
-    with np.load(path, allow_pickle=False) as f:
-        noise = {p: {k[len(p) + 1:]: torch.from_numpy(f[k]) for k in f.files if k.startswith(p + "/")}
-                 for p in ("id_noise", "frame_noise")}
-        return VideoData(f["id_images"], f["gallery"], f["frames"], f["truth"], torch.from_numpy(f["id_ws"]),
-                         torch.from_numpy(f["frame_ws"]), noise["id_noise"], noise["frame_noise"],
-                         json.loads(str(f["meta"])))
 
 
 __all__ = ["LAG_POSE_TOLERANCE", "LAG_PSNR_TOLERANCE", "VIDEO_SEED", "VideoData", "choose_smooth", "evaluate_video",
