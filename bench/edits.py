@@ -15,7 +15,7 @@ Sections:
    exact answer is the render of the same head with the attribute changed by the requested amount.
    Reported: oracle attribute error vs. truth, identity distance to the truth render, PSNR/SSIM vs.
    truth, and the same for the unedited reconstruction (what the edit should improve on).
-3. DGE vs the number of training pairs (5, 10, 20 heads of the shipped edit's data file).
+(DGE vs the number of training pairs, against InterFaceGAN on as many scored samples: bench/edit_efficiency.py.)
 Every edit is a plain library object; the policy under test is the library's, not this script's.
 """
 from __future__ import annotations
@@ -37,18 +37,9 @@ import stylegan
 from edits.attributes import get
 from edits.base import LinearEdit
 from edits.calibration import measure
-from edits.evaluate import evaluate_edit
+from edits.evaluate import bench_strengths
+from edits.evaluate import evaluate_edit, summarise
 from sgtcore.machine import cpu_description
-
-STRENGTHS = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10, 20], "roll": [-10, 10],
-                     "light_direction": [-40, -20, 20, 40]},
-             "0-1": [-0.5, -0.25, 0.25, 0.5]}
-
-
-def strengths_for(attribute: str) -> list[float]:
-    a = get(attribute)
-    return [float(s) for s in (STRENGTHS["deg"][attribute] if a.unit == "deg" else STRENGTHS["0-1"])]
-
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
     """The shipped SeFa/GANSpace component that moves `attribute` most at ±2σ, calibrated to its unit."""
@@ -76,19 +67,6 @@ def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | N
                       info=best.info, calibration=cal)
 
 
-def summarise(rows: list[dict]) -> dict:
-    ok = [r for r in rows if "achieved" in r]
-    req = np.array([r["requested"] for r in ok])
-    ach = np.array([r["achieved"] for r in ok])
-    slope = float(req @ ach / (req @ req))
-    r2 = 1 - float(((ach - slope * req) ** 2).sum() / ((ach - ach.mean()) ** 2).sum())
-    return {"mean_relative_error": float(np.mean([r["relative_error"] for r in ok])), "slope": slope, "r2": r2,
-            "identity_drift": float(np.mean([r["identity_drift"] for r in ok])),
-            "drift_per_unit": float(np.mean([r["identity_drift"] / max(abs(r["achieved"]), 1e-6) for r in ok])),
-            "leakage": float(np.mean([np.mean([v / (10 if get(k).unit == "deg" else 0.1)
-                                               for k, v in r["leakage"].items()]) for r in ok]))}
-
-
 def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str = "all") -> dict:
     """population 'all': held-out samples, each strength measured on those with room for it; 'central':
     held-out samples whose attribute reads inside the central 60 % of its range, the population the
@@ -100,7 +78,7 @@ def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str 
         ws = roomy_ws(G, oracle, attribute, num, seed=4_000_000) if population == "central" else None
         for label, e in methods.items():
             t = time.perf_counter()
-            rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num, ws=ws)
+            rows = evaluate_edit(G, e, bench_strengths(attribute), oracle=oracle, num=num, ws=ws)
             out[f"{attribute}/{label}"] = {"rows": rows, "summary": summarise(rows), "edit": e.name,
                                           "time": time.perf_counter() - t}
             s = out[f"{attribute}/{label}"]["summary"]
@@ -165,7 +143,7 @@ def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
     for attribute, methods in methods_by_attr.items():
         attr = get(attribute)
         lo, hi = attr.limits
-        for s in strengths_for(attribute):
+        for s in bench_strengths(attribute):
             idx = [i for i, p in enumerate(params) if lo <= attr.value(p) + s <= hi]
             if len(idx) < 2:
                 continue
@@ -193,23 +171,6 @@ def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
     return out
 
 
-def section_pairs(G, oracle, attribute: str, data_path: Path, counts: list[int], num: int) -> dict:
-    from edits.delta import DeltaTrainConfig, load_data, make_edit, train_delta
-
-    data = load_data(data_path, G)
-    out = {}
-    for n in counts:
-        sub = data.subset(n)
-        net, _ = train_delta(sub, G, DeltaTrainConfig(), progress=False)
-        e = make_edit(net, sub, G, oracle=oracle)
-        rows = evaluate_edit(G, e, strengths_for(attribute), oracle=oracle, num=num)
-        out[str(n)] = {"rows": rows, "summary": summarise(rows)}
-        s = out[str(n)]["summary"]
-        print(f"pairs {attribute} {n:3d}: rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
-              f"id drift {s['identity_drift']:.3f}", flush=True)
-    return out
-
-
 def figure(G, methods: dict, attribute: str, heads, path: Path, head: int | None = None) -> None:
     """Rows: truth then methods; columns: strengths (one inverted render; default the first near-frontal head)."""
     from PIL import Image, ImageDraw
@@ -222,7 +183,7 @@ def figure(G, methods: dict, attribute: str, heads, path: Path, head: int | None
         head = next((i for i, q in enumerate(params) if abs(q.pose.yaw) < 12 and abs(q.pose.pitch) < 12), 0)
     attr = get(attribute)
     p = params[head]
-    cols = [s for s in strengths_for(attribute) if attr.limits[0] <= attr.value(p) + s <= attr.limits[1]]
+    cols = [s for s in bench_strengths(attribute) if attr.limits[0] <= attr.value(p) + s <= attr.limits[1]]
     cols = sorted(set(cols) | {0.0})
     res, pad = G.img_resolution * 2, 70
     grid = Image.new("RGB", (pad + res * len(cols), 18 + res * (1 + len(methods))), "white")
@@ -246,8 +207,6 @@ def main() -> None:
     ap.add_argument("--network", default="synthheads")
     ap.add_argument("--attributes", default="yaw,pitch,smile,mouth_open,eyes_closed,light_direction")
     ap.add_argument("--num", type=int, default=100, help="held-out latents and inverted heads")
-    ap.add_argument("--pairs-attribute", default="yaw")
-    ap.add_argument("--pairs-data", default=None, help="the DGE data file for the pairs section (default: skip)")
     ap.add_argument("--cache", default="runs/bench_edits_heads.pt", help="inverted heads cache")
     ap.add_argument("--heads-from-swap-cache", default=None,
                     help="take the inverted heads from `sgt eval-swap --cache FILE` (its identity heads) instead of "
@@ -295,8 +254,6 @@ def main() -> None:
             heads = inverted_heads(G, args.num, 77, Path(args.cache) if args.cache else None, D)
     if not args.skip_truth:
         report["truth"] = section_truth(G, oracle, methods_by_attr, heads)
-    if args.pairs_data:
-        report["pairs"] = section_pairs(G, oracle, args.pairs_attribute, Path(args.pairs_data), [5, 10, 20], args.num)
     if args.figure:
         for attribute in args.figure_attributes.split(","):
             if attribute in methods_by_attr:

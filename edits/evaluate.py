@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .attributes import ATTRIBUTES, get
@@ -91,4 +92,38 @@ def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any
     return rows
 
 
-__all__ = ["read", "evaluate_edit"]
+#: Strengths the benchmarks request, in the attribute's unit (degrees per attribute; the 0-1 ones alike).
+BENCH_STRENGTHS: dict[str, Any] = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10, 20],
+                                           "roll": [-10, 10], "light_direction": [-40, -20, 20, 40]},
+                                   "0-1": [-0.5, -0.25, 0.25, 0.5]}
+
+
+def bench_strengths(attribute: str) -> list[float]:
+    """The strengths `bench/edits.py` and `bench/edit_efficiency.py` measure `attribute` at."""
+    a = get(attribute)
+    return [float(s) for s in (BENCH_STRENGTHS["deg"][attribute] if a.unit == "deg" else BENCH_STRENGTHS["0-1"])]
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """One line of `evaluate_edit` rows: mean relative error, slope and R² of achieved vs requested (a line
+    through 0), identity drift (oracle; and judge when the rows have it), drift per unit achieved, and
+    leakage: the other attributes' mean |change| in units of 10° (angles) or 0.1 (0-1 scales)."""
+    ok = [r for r in rows if "achieved" in r]
+    if not ok:
+        raise ValueError("no strength could be measured (no latent had room for any request)")
+    req = np.array([r["requested"] for r in ok])
+    ach = np.array([r["achieved"] for r in ok])
+    slope = float(req @ ach / (req @ req))
+    spread = float(((ach - ach.mean()) ** 2).sum())
+    out = {"mean_relative_error": float(np.mean([r["relative_error"] for r in ok])), "slope": slope,
+           "r2": 1 - float(((ach - slope * req) ** 2).sum()) / spread if spread > 0 else float("nan"),
+           "identity_drift": float(np.mean([r["identity_drift"] for r in ok])),
+           "drift_per_unit": float(np.mean([r["identity_drift"] / max(abs(r["achieved"]), 1e-6) for r in ok])),
+           "leakage": float(np.mean([np.mean([v / (10 if get(k).unit == "deg" else 0.1)
+                                              for k, v in r["leakage"].items()]) for r in ok]))}
+    if all("judge_identity_drift" in r for r in ok):
+        out["judge_identity_drift"] = float(np.mean([r["judge_identity_drift"] for r in ok]))
+    return out
+
+
+__all__ = ["read", "evaluate_edit", "summarise", "bench_strengths", "BENCH_STRENGTHS"]

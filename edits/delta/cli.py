@@ -50,8 +50,8 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
     from .edit import make_edit
     from .train import DeltaTrainConfig, train_delta as train
 
-    if pairs < 2:
-        raise click.BadParameter(f"at least 2 heads are needed to learn a change, got {pairs}", param_hint="--pairs")
+    if pairs < 1:
+        raise click.BadParameter(f"at least 1 head is needed to learn a change, got {pairs}", param_hint="--pairs")
     if frames < 2:
         raise click.BadParameter(f"a sequence needs at least 2 frames, got {frames}", param_hint="--frames")
     if steps is not None and steps < 1:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -56,11 +56,18 @@ class DeltaData:
         return self.ws.shape[0]
 
     def subset(self, heads: int) -> "DeltaData":
-        """The first `heads` heads (the benchmark's 5 / 10 / 20-pair runs)."""
+        """The first `heads` heads."""
         if not 1 <= heads <= self.heads:
             raise ValueError(f"subset of {heads} heads from a dataset of {self.heads}")
-        return DeltaData(self.attribute, list(self.values), self.ws[:heads], self.psnr[:heads],
-                         self.params[:heads], self.generator, dict(self.settings))
+        return self.select(range(heads))
+
+    def select(self, heads: Sequence[int]) -> "DeltaData":
+        """These heads, in this order (the sample-efficiency study's draws of 1, 2, 5 ... heads)."""
+        idx = [int(h) for h in heads]
+        if not idx or len(set(idx)) != len(idx) or not all(0 <= h < self.heads for h in idx):
+            raise ValueError(f"select needs distinct heads in 0..{self.heads - 1}, got {idx}")
+        return DeltaData(self.attribute, list(self.values), self.ws[idx], self.psnr[idx],
+                         [self.params[h] for h in idx] if self.params else [], self.generator, dict(self.settings))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write as one latent file (`stylegan.save_ws`: ws as `[heads * frames, ...]`, the rest in its metadata)."""
@@ -173,9 +180,8 @@ def build(G: Any, attribute: str, heads: int = 20, frames: int = 3, path: str | 
         steps = 0 if find_encoder(G) is not None else None
     if steps is not None:
         project_kwargs = {**project_kwargs, "steps": int(steps)}
-    if heads < 2:
-        raise ValueError(f"at least 2 heads are needed (the change is learned by transferring it between heads), "
-                         f"got {heads}")
+    if heads < 1:
+        raise ValueError(f"at least 1 head is needed to learn a change, got {heads}")
     values = frame_values(attr, frames, span)
     fp = fingerprint(G)
     rank, world = rank_world()

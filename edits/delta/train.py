@@ -57,13 +57,17 @@ def w_scale(G: Any, num_samples: int = 10_000) -> float:
 
 def sample_indices(data: DeltaData, heads: list[int], n: int,
                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`n` training index tuples `(A, B, i, j)`, each `[n]`: heads A != B drawn from `heads`, frames i != j."""
-    if len(heads) < 2:
-        raise ValueError(f"training needs at least 2 heads (it transfers a change between heads), got {len(heads)}")
+    """`n` training index tuples `(A, B, i, j)`, each `[n]`: heads A != B drawn from `heads`, frames i != j.
+
+    With a single head, B = A: the change is learnt on that head alone (the transfer term then repeats the
+    reconstruction term) — the one-pair end of the sample-efficiency study (bench/edit_efficiency.py).
+    """
+    if len(heads) < 1:
+        raise ValueError("training needs at least 1 head, got none")
     frames = data.ws.shape[1]
     h = torch.tensor(heads)
     ia = torch.randint(len(heads), (n,), generator=gen)
-    ib = (ia + torch.randint(1, len(heads), (n,), generator=gen)) % len(heads)
+    ib = ia if len(heads) == 1 else (ia + torch.randint(1, len(heads), (n,), generator=gen)) % len(heads)
     i = torch.randint(frames, (n,), generator=gen)
     j = (i + torch.randint(1, frames, (n,), generator=gen)) % frames
     return h[ia], h[ib], i, j
@@ -107,7 +111,7 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
     """Train E and D on `data` (codes inverted into `G`).
 
     Args:
-        data: `DeltaData` with at least 2 training heads.
+        data: `DeltaData` with at least 1 training head (2 or more: the change is transferred between heads).
         G: the generator the codes belong to (for w_avg and the w scale; it renders for the image terms).
         cfg: `DeltaTrainConfig`.
         oracle: for the image terms (default `synthetic.oracle.load()` when one is on).
@@ -122,8 +126,8 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
     from stylegan.train import all_mean, close_distributed, init_distributed, wrap_ddp
 
     cfg = cfg or DeltaTrainConfig()
-    if not 0 <= cfg.val_heads <= data.heads - 2:
-        raise ValueError(f"val_heads = {cfg.val_heads} leaves fewer than 2 of {data.heads} heads to train on")
+    if not 0 <= cfg.val_heads <= data.heads - 1:
+        raise ValueError(f"val_heads = {cfg.val_heads} leaves no head of {data.heads} to train on")
     train_heads = list(range(data.heads - cfg.val_heads))
     info = init_distributed("cpu" if G.w_avg.device.type == "cpu" else "auto")
     try:

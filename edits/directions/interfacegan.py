@@ -77,7 +77,8 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
         w: `[N, w_dim]` latents.
         scores: `[N]` scores; NaN marks a sample the scorer could not score (left out; at most half).
         fraction: share of samples in each class (top / bottom by score).
-        split: share of each class used for training; the rest measures accuracy.
+        split: share of each class used for training; the rest measures accuracy (1: all of it, no
+            validation — `val_accuracy` NaN — for the few-sample end of a sample-efficiency study).
         seed: of the shuffle before the split.
         C: the SVM's regularisation.
 
@@ -101,13 +102,13 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
     if unscored:
         keep = ~torch.isnan(scores)
         w, scores = w[keep], scores[keep]
-    if not 0 < fraction <= 0.5 or not 0 < split < 1:
-        raise ValueError(f"fraction must be in (0, 0.5] and split in (0, 1), got {fraction}, {split}")
+    if not 0 < fraction <= 0.5 or not 0 < split <= 1:
+        raise ValueError(f"fraction must be in (0, 0.5] and split in (0, 1], got {fraction}, {split}")
     k = int(round(fraction * len(scores)))
-    n_train = int(round(split * k))
-    if n_train < 2 or k - n_train < 1:
+    n_train = k if split == 1 else int(round(split * k))
+    if n_train < 1 or (split < 1 and (n_train < 2 or k - n_train < 1)) or 2 * k > len(scores):
         raise ValueError(f"{len(scores)} samples × fraction {fraction} give {k} per class: too few to train and "
-                         "validate; pass more samples (num_samples) or a larger fraction")
+                         "validate; pass more samples (num_samples), a larger fraction, or split=1 (no validation)")
     order = torch.argsort(scores, stable=True)
     neg, pos = order[:k], order[-k:]
     if float(scores[pos].min()) <= float(scores[neg].max()):
@@ -124,7 +125,8 @@ def train_boundary(w: torch.Tensor, scores: torch.Tensor, fraction: float = 0.02
     norm = float(coef.norm())
     if not math.isfinite(norm) or norm == 0:
         raise ValueError("the SVM found no boundary (zero normal); the scores do not depend on w linearly")
-    info = {"train_accuracy": float(svm.score(x_train, y_train)), "val_accuracy": float(svm.score(x_val, y_val)),
+    val_acc = float(svm.score(x_val, y_val)) if len(y_val) else float("nan")
+    info = {"train_accuracy": float(svm.score(x_train, y_train)), "val_accuracy": val_acc,
             "per_class": k, "train_per_class": n_train, "val_per_class": k - n_train, "fraction": fraction,
             "score_low": float(scores[neg].max()), "score_high": float(scores[pos].min()),
             "intercept": float(svm.intercept_[0]) / norm, "C": C, "unscored": unscored}
@@ -170,7 +172,8 @@ def project_boundary(primal: torch.Tensor, conditions: Sequence[Any]) -> torch.T
 
 def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_000,
                  scorer: Scorer | torch.Tensor | np.ndarray | None = None, rows: str | Iterable[int] = "all",
-                 conditions: Sequence[Any] = (), fraction: float = 0.02, seed: int = 0, batch_size: int = 256,
+                 conditions: Sequence[Any] = (), fraction: float = 0.02, split: float = 0.7, seed: int = 0,
+                 batch_size: int = 256,
                  calibrate: bool = True, oracle: Any = None, calibration_samples: int = 64,
                  calibration_grid: Sequence[float] = CALIBRATION_GRID, metadata: dict | None = None,
                  progress: bool = False) -> LinearEdit:
@@ -185,7 +188,8 @@ def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_00
             samples `sample_ws(G, num_samples, seed)` (same order); default: the oracle's reading.
         rows: ws rows the edit changes ("all", or e.g. range(0, 4)).
         conditions: other boundaries (LinearEdits or `[w_dim]` vectors) to keep fixed (`project_boundary`).
-        fraction: share of samples per class (top / bottom), split 70/30 for training / validation.
+        fraction: share of samples per class (top / bottom).
+        split: share of each class for training, the rest for validation (`train_boundary`; 1: no validation).
         seed, batch_size: of the samples and the rendering batches.
         calibrate: measure the attribute change with the oracle on held-out samples
             (`edits.calibration.measure`) so strength is in the attribute's unit; False: strength is the
@@ -234,7 +238,7 @@ def interfacegan(G: torch.nn.Module, attribute: str, *, num_samples: int = 20_00
         if scores.shape[0] != num_samples:
             raise ValueError(f"precomputed scores must be [num_samples] = [{num_samples}] (the samples of "
                              f"sample_ws(G, {num_samples}, seed={seed})), got {list(scores.shape)}")
-    primal, info = train_boundary(w, scores, fraction, seed=seed)
+    primal, info = train_boundary(w, scores, fraction, split, seed=seed)
     direction = project_boundary(primal, conditions)
     if conditions:
         info["conditions"] = [c.name if isinstance(c, LinearEdit) else "vector" for c in conditions]

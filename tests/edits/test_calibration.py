@@ -199,3 +199,29 @@ def test_attribute_change_with_a_known_before_reading_equals_reading_both(tiny_G
     before = read_attribute(tiny_G, oracle, "yaw", ws)
     torch.testing.assert_close(attribute_change(tiny_G, oracle, "yaw", ws, edited), direct)
     torch.testing.assert_close(attribute_change(tiny_G, oracle, "yaw", ws, edited, before=before), direct)
+
+
+def test_summarise_against_least_squares_and_plain_means():
+    """The benchmark line: slope of a line through 0 (numpy's lstsq), R², means, leakage in 10° / 0.1 units."""
+    from edits.evaluate import bench_strengths, summarise
+
+    others = {k: 0.0 for k in ATTRIBUTES if k != "yaw"}
+    rows = [{"requested": -20.0, "achieved": -18.0, "relative_error": 0.1, "identity_drift": 0.2,
+             "judge_identity_drift": 0.3, "leakage": {**others, "pitch": 2.0, "smile": 0.05}},
+            {"requested": 10.0, "achieved": 11.0, "relative_error": 0.1, "identity_drift": 0.1,
+             "judge_identity_drift": 0.1, "leakage": dict(others)},
+            {"requested": 30.0, "n": 1}]  # unmeasured (no room): left out
+    s = summarise(rows)
+    req, ach = np.array([-20.0, 10.0]), np.array([-18.0, 11.0])
+    slope = np.linalg.lstsq(req[:, None], ach, rcond=None)[0][0]
+    assert s["slope"] == pytest.approx(slope)
+    assert s["r2"] == pytest.approx(1 - ((ach - slope * req) ** 2).sum() / ((ach - ach.mean()) ** 2).sum())
+    assert s["identity_drift"] == pytest.approx(0.15) and s["judge_identity_drift"] == pytest.approx(0.2)
+    assert s["drift_per_unit"] == pytest.approx((0.2 / 18 + 0.1 / 11) / 2)
+    n = len(others)
+    assert s["leakage"] == pytest.approx((2.0 / 10 + 0.05 / 0.1) / n / 2)
+    del rows[1]["judge_identity_drift"]
+    assert "judge_identity_drift" not in summarise(rows)
+    with pytest.raises(ValueError, match="no strength"):
+        summarise([{"requested": 5.0, "n": 0}])
+    assert bench_strengths("yaw") == [-30, -20, -10, 10, 20, 30] and bench_strengths("smile") == [-0.5, -0.25, 0.25, 0.5]

@@ -123,6 +123,30 @@ def test_training_learns_a_head_dependent_change_the_mean_shift_cannot(one_threa
     assert report["final"]["transfer"] < 0.1 * val["mean_shift"]
 
 
+def test_one_head_learns_its_own_change(one_thread):
+    """The one-pair end of the sample-efficiency study: with a single head B = A, and the change read off
+    two of its frames must rebuild the third's code far better than no change does."""
+    data, ws = _planted(heads=1, frames=3)
+    net, report = train_delta(data, _FakeG(4, 8), DeltaTrainConfig(steps=300, batch=16, lr=3e-3, noise=0.0, hidden=32),
+                              progress=False)
+    with torch.no_grad():
+        pred = ws[:, 0] + net.residual(ws[:, 0], net.encode(ws[:, 0], ws[:, 2]))
+    err, none = (pred - ws[:, 2]).square().mean(), (ws[:, 0] - ws[:, 2]).square().mean()
+    assert err < 0.05 * none, (float(err), float(none))
+    assert report["heads"] == 1
+
+
+def test_select_takes_these_heads_in_order_and_refuses_bad_ones():
+    data, ws = _planted(heads=5)
+    data.params = [[{"head": h}] * 3 for h in range(5)]
+    sub = data.select([3, 0])
+    assert torch.equal(sub.ws, ws[[3, 0]]) and sub.params[0][0] == {"head": 3} and sub.heads == 2
+    assert torch.equal(data.subset(2).ws, ws[:2])
+    for bad in ([], [1, 1], [5], [-1]):
+        with pytest.raises(ValueError, match="distinct heads"):
+            data.select(bad)
+
+
 def test_training_is_deterministic_in_the_seed():
     data, _ = _planted(heads=4)
     cfg = DeltaTrainConfig(steps=20, hidden=16)
@@ -134,10 +158,10 @@ def test_training_is_deterministic_in_the_seed():
 
 def test_too_few_heads_and_bad_validation_split_are_refused(tiny_G):
     data, _ = _planted(heads=3)
-    with pytest.raises(ValueError, match="fewer than 2"):
-        train_delta(data, _FakeG(4, 8), DeltaTrainConfig(steps=1, val_heads=2), progress=False)
-    with pytest.raises(ValueError, match="at least 2 heads"):
-        delta_data.build(tiny_G, "yaw", heads=1)
+    with pytest.raises(ValueError, match="no head of 3"):
+        train_delta(data, _FakeG(4, 8), DeltaTrainConfig(steps=1, val_heads=3), progress=False)
+    with pytest.raises(ValueError, match="at least 1 head"):
+        delta_data.build(tiny_G, "yaw", heads=0)
     with pytest.raises(ValueError, match="oracle cannot score"):
         delta_data.build(tiny_G, "hair_color", heads=2)
 
@@ -210,7 +234,7 @@ def test_sgt_train_delta_on_a_tiny_generator(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--pairs", "1"], "at least 2 heads"),
+    (["--pairs", "0"], "at least 1 head"),
     (["--frames", "1"], "at least 2 frames"),
     (["--attribute", "hair"], "Invalid value"),
 ])

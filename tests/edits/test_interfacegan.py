@@ -85,6 +85,21 @@ def test_train_boundary_classes_and_split():
     assert info["score_high"] > info["score_low"]
 
 
+def test_train_boundary_without_validation_for_a_handful_of_samples():
+    """split=1: every sample of each class trains (the sample-efficiency study's 2- and 3-sample end)."""
+    torch.manual_seed(0)
+    w = torch.randn(2, 16, dtype=torch.float64)
+    n, info = train_boundary(w, torch.tensor([0.0, 1.0], dtype=torch.float64), fraction=0.5, split=1)
+    assert info["train_per_class"] == 1 and info["val_per_class"] == 0 and math.isnan(info["val_accuracy"])
+    d = w[1] - w[0]  # two points: the max-margin normal lies along their difference (up to the bias term)
+    assert float(n @ d) / float(d.norm()) > 0.9
+    with pytest.raises(ValueError, match="split=1"):
+        train_boundary(w, torch.tensor([0.0, 1.0], dtype=torch.float64), fraction=0.5)
+    w3 = torch.randn(3, 16, dtype=torch.float64)  # odd count: one per class, the middle sample left out
+    n3, info3 = train_boundary(w3, torch.tensor([2.0, 0.0, 1.0], dtype=torch.float64), fraction=1 / 3, split=1)
+    assert info3["per_class"] == 1 and float(n3 @ (w3[0] - w3[1])) > 0
+
+
 def test_projection_against_the_interfacegan_formulas():
     torch.manual_seed(1)
     n, c1, c2 = (_unit(torch.randn(16, dtype=torch.float64)) for _ in range(3))
