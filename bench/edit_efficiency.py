@@ -93,14 +93,15 @@ def figure(report: dict, path: Path) -> None:
         for method, style in (("dge", "o-"), ("interfacegan", "s--")):
             m = [report["methods"][method][str(c)].get(key, np.nan) for c in counts]
             s = [report["methods"][method][str(c)].get(key + "_std", 0.0) for c in counts]
-            x = [c * (report["frames"] if method == "interfacegan" else 1) for c in counts]
-            ax.errorbar(x, m, yerr=s, fmt=style, capsize=3,
-                        label=f"{method} ({'samples' if method == 'interfacegan' else 'heads'})")
+            x = [c * report["frames"] for c in counts]  # labelled images: heads × frames = scored samples
+            ax.errorbar(x, m, yerr=s, fmt=style, capsize=3, label=method)
         ref = report.get("reference", {}).get("summary", {})
         if key in ref:
             ax.axhline(ref[key], color="gray", linestyle=":", label=f"interfacegan, {report['reference']['samples']}")
         ax.set_xscale("log")
-        ax.set_xlabel("training heads (DGE) / scored samples (InterFaceGAN)")
+        ax.set_xticks([c * report["frames"] for c in counts], [str(c * report["frames"]) for c in counts])
+        ax.minorticks_off()
+        ax.set_xlabel(f"labelled images (DGE: heads × {report['frames']} frames)")
         ax.set_title(label)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{report['attribute']} on {report['network']}: sample efficiency", fontsize=10)
@@ -140,7 +141,7 @@ def main() -> None:
         raise SystemExit(f"{args.data} has {data.heads} heads; the counts ask for up to {max(counts)}")
     steps = args.steps or DeltaTrainConfig().steps
     frames = int(data.ws.shape[1])
-    print(f"CPU: {cpu_description()}, {args.threads} threads; {args.network}, {args.attribute}, {data.heads} heads × "
+    print(f"CPU: {cpu_description()}; {args.network}, {args.attribute}, {data.heads} heads × "
           f"{frames} frames; measured on {args.num} held-out samples", flush=True)
     report = {"cpu": cpu_description(), "network": args.network, "attribute": args.attribute, "frames": frames,
               "counts": counts, "repeats": args.repeats, "num": args.num, "dge_steps": steps,

@@ -43,7 +43,7 @@ METHODS: dict[str, tuple[dict, bool]] = {
     "w+25": (dict(steps=25), True),
     "w+50": (dict(steps=50), True),
     "w+100": (dict(steps=100), True),
-    # the <= 1 s recipe (25 steps) with other weights of the identity term (the default's is 0.3)
+    # the <= 1 s recipe (25 steps) with other weights of the identity term (the default's is 0.1)
     "w+25id0": (dict(steps=25, id_weight=0.0), True),
     "w+25id0.1": (dict(steps=25, id_weight=0.1), True),
     "w+25id0.6": (dict(steps=25, id_weight=0.6), True),

@@ -38,7 +38,7 @@ import click
               help="ArcFace's model_ir_se50.pth: the identity term on --data photos (default: the attribute oracle, "
                    "made for the synthetic heads).")
 @click.option("--init-from", default=None, type=click.Path(path_type=Path),
-              help="Start from this encoder (a folder or registered name, made for NETWORK) instead of a fresh one.")
+              help="Start from this encoder (a folder or registered name, made for NETWORK) instead of a fresh one; unlocking continues from its active layers.")
 def train_encoder(network: str, outdir: Path, steps: int, batch: int, lr: float, progressive_every: int,
                   image_weight: float, reg_weight: float, loss: str, channels: int, seed: int, half: bool,
                   data: Path | None, data_fraction: float, id_weight: float, identity_net: Path | None,

@@ -55,7 +55,7 @@ class EncoderTrainConfig:
     data_fraction: float = 0.5  # share of each batch drawn from `data`
     id_weight: float = 0.5  # oracle identity loss on the `data` part
     data_val: int = 64  # images at the end of `data` held out for validation (never trained on)
-    init_from: str | None = None  # an encoder folder (of this G) to start from instead of a fresh one
+    init_from: str | None = None  # an encoder folder (of this G) to start from (its unlocked layers too)
     identity_net: str | None = None  # ArcFace's model_ir_se50.pth for the identity term instead of the oracle (photos)
 
 
@@ -160,6 +160,9 @@ def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConf
     try:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         encoder = _start(G, cfg).train()
+        # e4e's progressive unlocking; a continued encoder goes on from the layers it had unlocked (a fresh
+        # one from W alone). Skipping it would freeze a partly trained encoder at its first layers.
+        first_k = int(encoder.active_layers) if cfg.init_from is not None else 1
         model = wrap_ddp(encoder, info)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         loss_fn: ReconstructionLoss = make_loss(cfg.loss, D=D)
@@ -189,8 +192,7 @@ def train_encoder(G: Generator, outdir: str | os.PathLike, cfg: EncoderTrainConf
         bar = tqdm(range(cfg.steps), desc="train encoder", unit="step", disable=not (progress and info.is_main))
         with frozen(G, loss_fn, oracle):
             for step in bar:
-                if cfg.init_from is None:
-                    encoder.set_active_layers(1 + step // cfg.progressive_every if cfg.progressive_every else G.num_ws)
+                encoder.set_active_layers(first_k + step // cfg.progressive_every if cfg.progressive_every else G.num_ws)
                 decay = min(1.0, 5.0 * (1.0 - step / cfg.steps))  # linear decay over the last 20 %
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * decay

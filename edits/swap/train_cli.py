@@ -34,7 +34,7 @@ _CTX = {"show_default": True}
 @click.option("--steps", type=int, default=None, help="Training steps (default: the library's).")
 @click.option("--batch", type=int, default=None, help="Pairs per step (default: the library's).")
 @click.option("--id-weight", type=float, default=None,
-              help="Synthetic: weight of the oracle identity loss (default 0: the oracle is the protocol's judge).")
+              help="Synthetic: weight of the oracle identity loss (default 0; the identity judge that scores the protocol never trains anything).")
 @click.option("--identity-net", "identity_net", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth) for the identity terms instead of the "
                                  "oracle's (photos; synthetic with --id-weight); landmarks stay the oracle's. inject: "

@@ -74,6 +74,14 @@ def test_init_from_continues_an_encoder_and_refuses_another_generators(folder, t
                                                                init_from=str(tmp_path / "a")), progress=False)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.allclose(first(x), cont(x), atol=1e-5)  # lr 0: the loaded weights, unchanged
+    # progressive unlocking goes on from the continued encoder's layers (2 after two steps, then 3 more: 4)
+    part = train_encoder(G, tmp_path / "p", EncoderTrainConfig(steps=2, batch=2, loss="l2", val_samples=2,
+                                                               progressive_every=1), progress=False)
+    assert int(part.active_layers) == 2
+    more = train_encoder(G, tmp_path / "q", EncoderTrainConfig(steps=3, batch=2, loss="l2", val_samples=2,
+                                                               progressive_every=1, init_from=str(tmp_path / "p")),
+                         progress=False)
+    assert int(more.active_layers) == 4
     with pytest.raises(stylegan.CheckpointError, match="another generator|generator is"):
         train_encoder(make_tiny_G(1, w_dim=16), tmp_path / "c",
                       EncoderTrainConfig(steps=1, batch=2, loss="l2", init_from=str(tmp_path / "a")), progress=False)
