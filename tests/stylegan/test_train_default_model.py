@@ -61,7 +61,7 @@ if __name__ == "__main__":  # record EXPECTED for the current weights
 
 
 def test_v2_is_registered_beside_v1_grown_from_it_and_draws_128_px_heads():
-    """`synthheads128` (issue 19's v2, in training): registered by name, 128 px with v1's widths plus one block,
+    """`synthheads128` (issue 19's v2, frozen at 640 kimg): registered by name, 128 px with v1's widths plus one block,
     warm-started by growing v1, trained on 50 000 renders; its images are in range and differ by seed."""
     G1, G2 = stylegan.load("synthheads"), stylegan.load("synthheads128")
     meta = json.loads((stylegan.loading._PKG_WEIGHTS / "synthheads128" / "config.json").read_text())["metadata"]
