@@ -41,6 +41,7 @@ from sgtcore.machine import cpu_description
 METHODS: dict[str, tuple[dict, bool]] = {
     "encoder": (dict(steps=0), True),
     "w+25": (dict(steps=25), True),
+    "w+40": (dict(steps=40), True),
     "w+50": (dict(steps=50), True),
     "w+100": (dict(steps=100), True),
     # the <= 1 s recipe (25 steps) with other weights of the identity term (the default's is 0.1)

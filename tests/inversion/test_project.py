@@ -258,6 +258,30 @@ def test_losses_and_metrics(G, targets):
         make_loss("dfeat+l2+msssim")
 
 
+def test_dfeat_target_cache_is_exact_and_follows_the_target(targets):
+    """The D-feature loss keeps the target's features between calls: the cached value must equal a fresh
+    loss's, and an in-place change of the target or another target must not reuse stale features."""
+    torch.manual_seed(3)
+    D = stylegan.Discriminator(img_resolution=32, channel_base=512, channel_max=32)
+    t = targets["in_w"][1].clamp(-1, 1).clone()
+    img = (t + 0.2 * torch.randn_like(t)).clamp(-1, 1)
+    cached = make_loss("dfeat+l2+msssim", D=D)
+
+    def fresh(target):
+        return make_loss("dfeat+l2+msssim", D=D)(img, target).item()
+
+    first = cached(img, t).item()
+    assert cached(img, t).item() == pytest.approx(first, abs=0) == pytest.approx(fresh(t), rel=1e-6)
+    t.mul_(0.5)  # in place: the version counter changes
+    assert cached(img, t).item() == pytest.approx(fresh(t), rel=1e-6) and abs(cached(img, t).item() - first) > 1e-3
+    other = targets["mixed"][1].clamp(-1, 1)
+    assert cached(img, other).item() == pytest.approx(fresh(other), rel=1e-6)
+    # a target that needs gradients is never cached, and gets them
+    g = t.clone().requires_grad_(True)
+    cached(img, g).backward()
+    assert g.grad is not None and g.grad.abs().sum() > 0
+
+
 def _noise_reg_float64(maps):
     """Karras et al. 2020 Eq. 4 written out in NumPy float64: for each map and each level of its 2x2
     average pyramid down to 8x8, the squared mean products with the left and the upper neighbour
