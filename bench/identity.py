@@ -51,6 +51,7 @@ METHODS: dict[str, tuple[dict, bool]] = {
     "w+25id1": (dict(steps=25, id_weight=1.0), True),
     "w+50id0.1": (dict(steps=50, id_weight=0.1), True),
     "default": (dict(), True),
+    "default-nomirror": (dict(identity="oracle-nomirror"), True),  # the identity term without the mirror pass
     "w+1000": (dict(steps=1000), False),
     "w+3000": (dict(steps=3000), False),
     "pti": (dict(), False),  # pivotal tuning around the default's result
@@ -103,7 +104,12 @@ def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None, 
             img = apply_delta(G, delta).synthesis(r.ws, noise=r.noise or None)
         return img, before + time.perf_counter() - t0, r
     t0 = time.perf_counter()
-    r = project(G, target, loss=loss, seed=seed, progress=False, encoder=encoder, **METHODS[name][0])
+    kw = dict(METHODS[name][0])
+    if kw.get("identity") == "oracle-nomirror":
+        from inversion.identity_term import IdentityTerm, _oracle
+
+        kw["identity"] = IdentityTerm(_oracle(str(target.device)), "oracle", mirror=False)
+    r = project(G, target, loss=loss, seed=seed, progress=False, encoder=encoder, **kw)
     return r.image.detach(), time.perf_counter() - t0, r
 
 

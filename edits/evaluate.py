@@ -92,6 +92,49 @@ def evaluate_edit(G: Any, edit: Edit, strengths: Sequence[float], *, oracle: Any
     return rows
 
 
+@torch.no_grad()
+def true_change_drift(attribute: str, strengths: Sequence[float], resolution: int, *, num: int = 50,
+                      seed: int = 7_000_000, oracle: Any = None, judge: Any = None) -> list[dict[str, float]]:
+    """What a true change costs identity: random CGI heads rendered as they are and with `attribute` moved by
+    each strength (everything else the same head), read by the oracle (and the judge). The yardstick an
+    edit's identity drift is held to (issue 21: a ±15° yaw edit may drift at most 2x the true 15° turn).
+
+    Args:
+        attribute: an `edits.attributes` name; strengths: in its unit; resolution: render side (G's).
+        num: heads drawn from `seed` (`synthetic.sample_params`); each strength uses those with room for it.
+
+    Returns:
+        Per strength: `requested`, `n`, `identity_drift` (oracle 1 - cos) and, with a judge, `judge_identity_drift`.
+    """
+    from synthetic import render, sample_params
+    from stylegan.images import from_uint8
+
+    attr = get(attribute)
+    if oracle is None:
+        from synthetic import oracle as oracle_mod
+
+        oracle = oracle_mod.load()
+    lo, hi = attr.limits
+    heads = [sample_params(np.random.default_rng([seed, i])) for i in range(num)]
+
+    def embed(params: list) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.cat([from_uint8(render(p, resolution).image) for p in params])
+        return oracle.predict(x)["identity"], (judge.embed(x) if judge is not None else None)
+
+    before = embed(heads)
+    rows = []
+    for s in strengths:
+        keep = [i for i, h in enumerate(heads) if lo <= attr.value(h) + s <= hi]
+        row: dict[str, float] = {"requested": float(s), "n": len(keep)}
+        if keep:
+            o, j = embed([attr.set(heads[i], attr.value(heads[i]) + s) for i in keep])
+            row["identity_drift"] = float((1 - (o * before[0][keep]).sum(1)).mean())
+            if judge is not None:
+                row["judge_identity_drift"] = float((1 - (j * before[1][keep]).sum(1)).mean())
+        rows.append(row)
+    return rows
+
+
 #: Strengths the benchmarks request, in the attribute's unit (degrees per attribute; the 0-1 ones alike).
 BENCH_STRENGTHS: dict[str, Any] = {"deg": {"yaw": [-30, -20, -10, 10, 20, 30], "pitch": [-20, -10, 10, 20],
                                            "roll": [-10, 10], "light_direction": [-40, -20, 20, 40]},
@@ -126,4 +169,4 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-__all__ = ["read", "evaluate_edit", "summarise", "bench_strengths", "BENCH_STRENGTHS"]
+__all__ = ["read", "evaluate_edit", "true_change_drift", "summarise", "bench_strengths", "BENCH_STRENGTHS"]

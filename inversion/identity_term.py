@@ -25,12 +25,14 @@ class IdentityTerm(nn.Module):
         net: an identity network: one with `predict(x)["identity"]` (the oracle) or `embed(x)` (ArcFace),
             differentiable, images `[N, 3, H, W]` in [-1, 1].
         name: what the history and the settings call it.
+        mirror: for a network with `predict` (the oracle): average the embeddings of the image and its mirror
+            image (the oracle's measuring default; False halves the term's cost).
 
     Raises:
         ValueError: `net` declares itself a judge (`never_a_loss`), or has neither method.
     """
 
-    def __init__(self, net: nn.Module, name: str = ""):
+    def __init__(self, net: nn.Module, name: str = "", mirror: bool = True):
         super().__init__()
         if getattr(net, "never_a_loss", False):
             raise ValueError(f"{type(net).__name__} is the identity judge: it measures identity and is never a loss; "
@@ -38,12 +40,14 @@ class IdentityTerm(nn.Module):
         if not (hasattr(net, "predict") or hasattr(net, "embed")):
             raise ValueError(f"identity must be 'auto', None or a network with predict() or embed(), got {type(net).__name__}")
         self.net = net
+        self.mirror = mirror
         self.name = name or type(net).__name__
         self._target: torch.Tensor | None = None
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """`[N, 3, H, W]` -> unit embeddings `[N, D]`."""
-        e = self.net.predict(images)["identity"] if hasattr(self.net, "predict") else self.net.embed(images)
+        e = (self.net.predict(images, mirror_identity=self.mirror)["identity"] if hasattr(self.net, "predict")
+             else self.net.embed(images))
         return F.normalize(e, dim=1)
 
     @torch.no_grad()

@@ -15,6 +15,7 @@ which loss produced it.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -167,14 +168,16 @@ class DiscriminatorFeatureLoss(ReconstructionLoss):
     def __init__(self, D: Discriminator, feature_weight: float = 1.0, l2_weight: float = 1.0,
                  ssim_weight: float = 0.5):
         super().__init__()
-        self.D = D.eval().requires_grad_(False)
+        # a channels-last copy: mkldnn's convolutions run ~20 % faster on it on CPU (same values; measured at
+        # 128 px, bench/photo_latent.py); a copy, so the caller's D keeps its layout
+        self.D = copy.deepcopy(D).eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self._target_cache: tuple = (None, -1, [])
         self.feature_weight = feature_weight
         self.pixel = PixelLoss(l2_weight, ssim_weight)
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
         """Channel-normalised features `[N, C_r, r, r]` of every D block."""
-        _, feats = self.D(img, return_features=True)
+        _, feats = self.D(img.contiguous(memory_format=torch.channels_last), return_features=True)
         return [f / (f.square().sum(1, keepdim=True) + 1e-10).sqrt() for f in feats.values()]
 
     def _target_features(self, target: torch.Tensor) -> list[torch.Tensor]:

@@ -39,8 +39,11 @@ _CTX = {"show_default": True}
               help="Identity term: 1 - cos of the oracle's identity embeddings of that render and the exact one.")
 @click.option("--leak-weight", type=click.FloatRange(min=0), default=None,
               help="Leakage term: the oracle's change of every other attribute, in noticeable units.")
+@click.option("--term-reference", type=click.Choice(["truth", "source"]), default=None,
+              help="What the identity and leakage terms compare with: the exact render of the changed head, or G's "
+                   "render of the code the change starts from (preservation). Default: the library's.")
 def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed,
-                image_weight=None, id_weight=None, leak_weight=None):
+                image_weight=None, id_weight=None, leak_weight=None, term_reference=None):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""
     import torch.distributed as dist
 
@@ -68,7 +71,7 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     given = {k: v for k, v in (("steps", steps), ("image_weight", image_weight), ("id_weight", id_weight),
-                               ("leak_weight", leak_weight)) if v}
+                               ("leak_weight", leak_weight), ("term_reference", term_reference)) if v}
     cfg = DeltaTrainConfig(seed=seed, **given)
     args = ["--network", str(network), "--attribute", attribute, "--pairs", str(pairs), "--frames", str(frames),
             "--seed", str(seed)] + (["--steps", str(steps)] if steps else []) + \

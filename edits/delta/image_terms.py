@@ -12,6 +12,11 @@ code b̂_j with G (const noise) and compares it with `render(params of B at fram
 - leakage: mean over the other attributes of |oracle reading of G(b̂_j) − of the render|, each in units of
   the attribute's noticeable change (`Attribute.noticeable`: 3°, 0.05), so degrees and 0-1 units weigh alike.
 
+`reference='source'` reads identity and leakage against G's render of the code the change starts from
+(b_i) instead of the exact render: preservation (what an edit's identity drift and leakage measure), where
+'truth' also asks the edit to undo the inversion's own error in who the head is, an error no other head
+shares. The image term always compares with the exact render (only it knows the attribute's true change).
+
 All read by the attribute oracle, the training signal; the identity judge never (it measures the result).
 The renders and the oracle's readings of them are made once, when training starts.
 
@@ -24,11 +29,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..attributes import ATTRIBUTES
 from .data import DeltaData
 
 TERMS = ("image", "identity", "leakage")
+REFERENCES = ("truth", "source")
 
 
 class ImageTerms:
@@ -40,12 +47,15 @@ class ImageTerms:
         oracle: `synthetic.oracle.load()`.
         weights: `{term: weight}` for terms of `TERMS` (missing or 0: not computed).
         D: G's discriminator, for the D-feature image loss (None: l2 + MS-SSIM).
+        reference: what identity and leakage compare with: 'truth' (the exact render of B at frame j) or
+            'source' (G's render of the source code b_i, passed to the call).
 
     Raises:
-        ValueError: an unknown term, a negative weight, or data without the per-frame parameters.
+        ValueError: an unknown term or reference, a negative weight, or data without the per-frame parameters.
     """
 
-    def __init__(self, G: Any, data: DeltaData, oracle: Any, weights: Mapping[str, float], D: Any = None):
+    def __init__(self, G: Any, data: DeltaData, oracle: Any, weights: Mapping[str, float], D: Any = None,
+                 reference: str = "truth"):
         from inversion.losses import make_loss
         from stylegan.images import from_uint8
         from synthetic import HeadParams, render
@@ -55,6 +65,9 @@ class ImageTerms:
             raise ValueError(f"unknown image term(s) {sorted(unknown)}; known: {', '.join(TERMS)}")
         if any(float(w) < 0 for w in weights.values()):
             raise ValueError(f"image-term weights must be >= 0, got {dict(weights)}")
+        if reference not in REFERENCES:
+            raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
+        self.reference = reference
         self.weights = {k: float(v) for k, v in weights.items() if float(v) > 0}
         if not data.params or len(data.params) != data.heads:
             raise ValueError("the data has no per-frame head parameters, so the exact renders are unknown; build "
@@ -76,8 +89,10 @@ class ImageTerms:
         """`[N, A]` readings of the other attributes, each divided by its noticeable change."""
         return torch.stack([ATTRIBUTES[n].score(pred) / ATTRIBUTES[n].noticeable for n in self.others], dim=1)
 
-    def __call__(self, b_hat: torch.Tensor, heads: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted terms (scalars, differentiable in `b_hat`) for `b_hat [K, num_ws, w_dim]`, `heads [K]`, `frames [K]`."""
+    def __call__(self, b_hat: torch.Tensor, heads: torch.Tensor, frames: torch.Tensor,
+                 source: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Weighted terms (scalars, differentiable in `b_hat`) for `b_hat [K, num_ws, w_dim]`, `heads [K]`, `frames [K]`;
+        `source [K, num_ws, w_dim]`: the codes the change starts from (needed with reference 'source')."""
         if not self.weights:
             return {}
         img = self.G.synthesis(b_hat, noise_mode="const")
@@ -87,13 +102,20 @@ class ImageTerms:
             out["image"] = self.weights["image"] * self.rec(img, target).mean()
         if "identity" in self.weights or "leakage" in self.weights:
             pred = self.oracle.predict(img)
+            if self.reference == "source":
+                if source is None or source.shape != b_hat.shape:
+                    raise ValueError("reference 'source' needs the source codes (source=, shaped like b_hat)")
+                with torch.no_grad():
+                    ref = self.oracle.predict(self.G.synthesis(source, noise_mode="const"))
+                ref_identity, ref_scores = F.normalize(ref["identity"], dim=1), self._scores(ref)
+            else:
+                ref_identity, ref_scores = self.truth_identity[heads, frames], self.truth_scores[heads, frames]
             if "identity" in self.weights:
-                cos = torch.nn.functional.cosine_similarity(pred["identity"], self.truth_identity[heads, frames], dim=1)
+                cos = F.cosine_similarity(pred["identity"], ref_identity, dim=1)
                 out["identity"] = self.weights["identity"] * (1 - cos).mean()
             if "leakage" in self.weights:
-                diff = self._scores(pred) - self.truth_scores[heads, frames]
-                out["leakage"] = self.weights["leakage"] * diff.abs().mean()
+                out["leakage"] = self.weights["leakage"] * (self._scores(pred) - ref_scores).abs().mean()
         return out
 
 
-__all__ = ["TERMS", "ImageTerms"]
+__all__ = ["TERMS", "REFERENCES", "ImageTerms"]

@@ -45,6 +45,7 @@ class DeltaTrainConfig:
     id_weight: float = 0.0       # 1 - cos of the oracle's identity embeddings (same person at every frame)
     leak_weight: float = 0.0     # |other attributes' change|, in units of their noticeable change
     image_batch: int = 4
+    term_reference: str = "truth"  # identity and leakage against the exact render, or 'source': G(b_i)
 
 
 def w_scale(G: Any, num_samples: int = 10_000) -> float:
@@ -128,6 +129,10 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
     cfg = cfg or DeltaTrainConfig()
     if not 0 <= cfg.val_heads <= data.heads - 1:
         raise ValueError(f"val_heads = {cfg.val_heads} leaves no head of {data.heads} to train on")
+    from .image_terms import REFERENCES
+
+    if cfg.term_reference not in REFERENCES:
+        raise ValueError(f"term_reference must be one of {', '.join(REFERENCES)}, got {cfg.term_reference!r}")
     train_heads = list(range(data.heads - cfg.val_heads))
     info = init_distributed("cpu" if G.w_avg.device.type == "cpu" else "auto")
     try:
@@ -148,7 +153,7 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
 
                 oracle = oracle_mod.load(device=G.w_avg.device)
             G.requires_grad_(False)
-            terms = ImageTerms(G, data, oracle, weights, D=D)
+            terms = ImageTerms(G, data, oracle, weights, D=D, reference=cfg.term_reference)
         log = None
         if outdir is not None and info.is_main:
             Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -166,7 +171,8 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
             same = (a_hat - a_j).square().mean() / scale2
             transfer = (b_hat - b_j).square().mean() / scale2
             loss = cfg.lambda_same * same + cfg.lambda_transfer * transfer
-            extra = {} if terms is None else terms(b_hat[:cfg.image_batch], B[:cfg.image_batch], j[:cfg.image_batch])
+            k = cfg.image_batch
+            extra = {} if terms is None else terms(b_hat[:k], B[:k], j[:k], source=b_i[:k])
             loss = loss + sum(extra.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()

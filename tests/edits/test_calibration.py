@@ -225,3 +225,29 @@ def test_summarise_against_least_squares_and_plain_means():
     with pytest.raises(ValueError, match="no strength"):
         summarise([{"requested": 5.0, "n": 0}])
     assert bench_strengths("yaw") == [-30, -20, -10, 10, 20, 30] and bench_strengths("smile") == [-0.5, -0.25, 0.25, 0.5]
+
+
+def test_true_change_drift_against_renders_embedded_by_hand():
+    """The yardstick of an edit's identity drift: the same heads rendered and re-rendered with the attribute
+    moved. By hand for one strength; 0 moves nothing; a request past the renderer's range skips the head."""
+    from edits.attributes import get
+    from edits.evaluate import true_change_drift
+    from stylegan.images import from_uint8
+    from synthetic import judge as judge_mod, oracle as oracle_mod, render, sample_params
+
+    oracle, jd = oracle_mod.load(), judge_mod.load()
+    rows = true_change_drift("yaw", [0.0, 15.0, 500.0], 64, num=3, seed=11, oracle=oracle, judge=jd)
+    assert rows[0]["n"] == 3 and rows[0]["identity_drift"] < 1e-3 and rows[0]["judge_identity_drift"] < 1e-3
+    assert rows[2] == {"requested": 500.0, "n": 0}
+    yaw = get("yaw")
+    heads = [sample_params(np.random.default_rng([11, i])) for i in range(3)]
+    keep = [h for h in heads if yaw.limits[0] <= yaw.value(h) + 15 <= yaw.limits[1]]
+    assert rows[1]["n"] == len(keep) > 0
+    a = torch.cat([from_uint8(render(h, 64).image) for h in keep])
+    b = torch.cat([from_uint8(render(yaw.set(h, yaw.value(h) + 15), 64).image) for h in keep])
+    with torch.no_grad():
+        want = float((1 - torch.nn.functional.cosine_similarity(oracle.predict(a)["identity"],
+                                                                oracle.predict(b)["identity"])).mean())
+        want_j = float((1 - torch.nn.functional.cosine_similarity(jd.embed(a), jd.embed(b))).mean())
+    assert rows[1]["identity_drift"] == pytest.approx(want, rel=2e-3, abs=1e-4) and want > 1e-3
+    assert rows[1]["judge_identity_drift"] == pytest.approx(want_j, rel=2e-3, abs=1e-4)

@@ -65,6 +65,37 @@ def test_terms_equal_their_formulas_and_reach_the_codes(built):
     assert ImageTerms(G, data, oracle, {"identity": 0.0})(b_hat, B, j) == {}   # weight 0: nothing computed
 
 
+def test_source_reference_reads_identity_and_leakage_against_the_source_render(built):
+    """reference='source': 1 - cos and the leakage against G's render of the source codes, by hand; the image
+    term still against the exact render (same value as with 'truth')."""
+    G, data, oracle = built
+    weights = {"image": 1.0, "identity": 2.0, "leakage": 0.5}
+    terms = ImageTerms(G, data, oracle, weights, reference="source")
+    B, i, j = torch.tensor([1, 2]), torch.tensor([0, 1]), torch.tensor([1, 0])
+    source = data.ws[B, i]
+    b_hat = (data.ws[B, j] + 0.1 * torch.randn(source.shape, generator=torch.Generator().manual_seed(1)))
+    out = terms(b_hat, B, j, source=source)
+    with torch.no_grad():
+        pa = oracle.predict(G.synthesis(b_hat, noise_mode="const"))
+        ps = oracle.predict(G.synthesis(source, noise_mode="const"))
+        cos = (pa["identity"] * ps["identity"]).sum(1) / (pa["identity"].norm(dim=1) * ps["identity"].norm(dim=1))
+        others = [n for n in ATTRIBUTES if n != "yaw"]
+        leak = torch.stack([(ATTRIBUTES[n].score(pa) - ATTRIBUTES[n].score(ps)).abs() / ATTRIBUTES[n].noticeable
+                            for n in others], 1).mean()
+    torch.testing.assert_close(out["identity"], 2.0 * (1 - cos).mean(), rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(out["leakage"], 0.5 * leak, rtol=5e-3, atol=1e-3)
+    truth = ImageTerms(G, data, oracle, weights)(b_hat, B, j)
+    torch.testing.assert_close(out["image"], truth["image"], rtol=1e-5, atol=1e-6)
+    assert abs(float(out["identity"] - truth["identity"])) > 1e-3   # a different reference, a different value
+    # the source code itself: nothing moved, nothing to pay
+    same = terms(source, B, j, source=source)
+    assert float(same["identity"]) < 1e-3 and float(same["leakage"]) < 0.05
+    with pytest.raises(ValueError, match="source codes"):
+        terms(b_hat, B, j)
+    with pytest.raises(ValueError, match="reference must be"):
+        ImageTerms(G, data, oracle, weights, reference="judge")
+
+
 def test_bad_weights_and_data_without_parameters_are_refused(built):
     G, data, oracle = built
     with pytest.raises(ValueError, match="unknown image term"):
@@ -96,12 +127,12 @@ def test_sgt_train_delta_passes_the_weights(tmp_path):
     stylegan.save_pretrained(G, tmp_path / "tiny")
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw", "--pairs",
                                   "2", "--frames", "2", "--steps", "2", "--refine-steps", "1", "--no-calibrate",
-                                  "--id-weight", "0.5", "--out", str(tmp_path / "e")])
+                                  "--id-weight", "0.5", "--term-reference", "source", "--out", str(tmp_path / "e")])
     assert r.exit_code == 0, r.output
     from sgtcore import modelio
 
     meta = modelio.read_config(tmp_path / "e")["metadata"]
-    assert "--id-weight 0.5" in meta["command"] and meta.get("train", meta)["command"]
+    assert "--id-weight 0.5" in meta["command"] and "--term-reference source" in meta["command"] and meta.get("train", meta)["command"]
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw",
                                   "--id-weight", "-1", "--out", str(tmp_path / "f")])
     assert r.exit_code != 0 and "Traceback" not in r.output

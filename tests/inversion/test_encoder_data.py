@@ -113,7 +113,11 @@ def test_cli_trains_on_a_folder_and_bad_inputs_are_one_line(folder, tmp_path):
 def _train_on_folder(outdir: str) -> torch.nn.Module:
     import pathlib
 
-    folder = _folder(pathlib.Path(outdir) / "imgs", n=12)
+    import torch.distributed as dist
+
+    # one folder per rank (the same seeded images): two ranks writing one folder raced, a rank reading a PNG
+    # the other was still writing
+    folder = _folder(pathlib.Path(outdir) / f"imgs{dist.get_rank()}", n=12)
     cfg = EncoderTrainConfig(steps=3, batch=4, loss="l2", val_samples=2, data=str(folder), id_weight=0.0, data_val=2)
     return train_encoder(make_tiny_G(0), pathlib.Path(outdir) / "enc", cfg, progress=False)
 
