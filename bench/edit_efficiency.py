@@ -35,12 +35,13 @@ from sgtcore.machine import cpu_description
 KEYS = ("mean_relative_error", "slope", "identity_drift", "judge_identity_drift", "drift_per_unit", "leakage")
 
 
-def dge_edit(G, oracle, data, heads: list[int], steps: int, seed: int):
-    """DGE trained (library defaults, `steps`) on these heads of `data`, calibrated."""
+def dge_edit(G, oracle, data, heads: list[int], steps: int, seed: int, terms: str = "auto"):
+    """DGE trained (library defaults, `steps`; `terms` 'off': the paper's code loss alone) on these heads of
+    `data`, calibrated."""
     from edits.delta import DeltaTrainConfig, make_edit, train_delta
 
     sub = data.select(heads)
-    net, _ = train_delta(sub, G, DeltaTrainConfig(steps=steps, seed=seed), progress=False)
+    net, _ = train_delta(sub, G, DeltaTrainConfig(steps=steps, seed=seed, terms=terms), progress=False)
     return make_edit(net, sub, G, oracle=oracle)
 
 
@@ -121,6 +122,8 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=10_000, help="InterFaceGAN's many-sample reference (0: skip)")
     ap.add_argument("--num", type=int, default=100, help="held-out samples each edit is measured on")
     ap.add_argument("--steps", type=int, default=None, help="DGE training steps (default: the library's)")
+    ap.add_argument("--terms", choices=["auto", "off"], default="auto",
+                    help="DGE's image-space terms: the library's (auto) or the paper's code loss alone (off)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None)
@@ -152,7 +155,7 @@ def main() -> None:
             for r, heads in enumerate(draws(data.heads, n, args.repeats, seed=n)):
                 t = time.perf_counter()
                 try:
-                    e = (dge_edit(G, oracle, data, heads, steps, seed=r) if method == "dge"
+                    e = (dge_edit(G, oracle, data, heads, steps, seed=r, terms=args.terms) if method == "dge"
                          else ifg_edit(G, oracle, args.attribute, n * frames, seed=1000 * n + r))
                 except ValueError as exc:  # e.g. an edit that does not move the attribute cannot be calibrated
                     runs.append({"failed": str(exc), "heads": heads})

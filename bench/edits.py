@@ -14,7 +14,11 @@ Sections:
 2. Inverted renders: held-out CGI heads inverted with `inversion.project` (library defaults); the
    exact answer is the render of the same head with the attribute changed by the requested amount.
    Reported: oracle attribute error vs. truth, identity distance to the truth render, PSNR/SSIM vs.
-   truth, and the same for the unedited reconstruction (what the edit should improve on).
+   truth, and the same for the unedited reconstruction (what the edit should improve on); identity drift
+   of each edit from the unedited inversion beside the drift of the true change of the same heads; and
+   the same at yaw ±15° (issue 21's target: an edit's drift ≤ 2x the true turn's).
+Identity is read by the oracle and by the identity judge (`synthetic.judge`, which nothing trains against);
+the true change of rendered heads at the same strengths is printed as the yardstick of raw-sample drift.
 (DGE vs the number of training pairs, against InterFaceGAN on as many scored samples: bench/edit_efficiency.py.)
 Every edit is a plain library object; the policy under test is the library's, not this script's.
 """
@@ -38,7 +42,7 @@ from edits.attributes import get
 from edits.base import LinearEdit
 from edits.calibration import measure
 from edits.evaluate import bench_strengths
-from edits.evaluate import evaluate_edit, summarise
+from edits.evaluate import evaluate_edit, mean_leakage, summarise, true_change_drift
 from sgtcore.machine import cpu_description
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
@@ -67,10 +71,10 @@ def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | N
                       info=best.info, calibration=cal)
 
 
-def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str = "all") -> dict:
+def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str = "all", judge=None) -> dict:
     """population 'all': held-out samples, each strength measured on those with room for it; 'central':
     held-out samples whose attribute reads inside the central 60 % of its range, the population the
-    calibration measures on (other seeds)."""
+    calibration measures on (other seeds). Identity drift by the oracle and, given, the judge."""
     from edits.calibration import roomy_ws
 
     out = {}
@@ -78,13 +82,30 @@ def section_samples(G, oracle, methods_by_attr: dict, num: int, population: str 
         ws = roomy_ws(G, oracle, attribute, num, seed=4_000_000) if population == "central" else None
         for label, e in methods.items():
             t = time.perf_counter()
-            rows = evaluate_edit(G, e, bench_strengths(attribute), oracle=oracle, num=num, ws=ws)
+            rows = evaluate_edit(G, e, bench_strengths(attribute), oracle=oracle, num=num, ws=ws, judge=judge)
             out[f"{attribute}/{label}"] = {"rows": rows, "summary": summarise(rows), "edit": e.name,
                                           "time": time.perf_counter() - t}
             s = out[f"{attribute}/{label}"]["summary"]
+            jd = f" / judge {s['judge_identity_drift']:.3f}" if "judge_identity_drift" in s else ""
             print(f"{attribute:16s} {label:12s} rel.err {s['mean_relative_error']:.2f} slope {s['slope']:.2f} "
-                  f"R² {s['r2']:.2f} id drift {s['identity_drift']:.3f} leak {s['leakage']:.2f}  "
+                  f"R² {s['r2']:.2f} id drift {s['identity_drift']:.3f}{jd} leak {s['leakage']:.2f}  "
                   + " ".join(f"{r['requested']:+g}->{r.get('achieved', float('nan')):+.2f}" for r in rows), flush=True)
+    return out
+
+
+def section_true_change(G, oracle, attributes, judge=None) -> dict:
+    """The yardstick: identity drift of the true change of rendered heads at the benchmark's strengths."""
+    out = {}
+    for attribute in attributes:
+        rows = true_change_drift(attribute, bench_strengths(attribute), G.img_resolution, oracle=oracle, judge=judge)
+        ok = [r for r in rows if "identity_drift" in r]
+        out[attribute] = {"rows": rows, "identity_drift": float(np.mean([r["identity_drift"] for r in ok])),
+                          "leakage": mean_leakage(ok)}
+        if judge is not None:
+            out[attribute]["judge_identity_drift"] = float(np.mean([r["judge_identity_drift"] for r in ok]))
+        print(f"true change {attribute:16s} id drift {out[attribute]['identity_drift']:.3f}"
+              + (f" / judge {out[attribute]['judge_identity_drift']:.3f}" if judge is not None else "")
+              + f" leak {out[attribute]['leakage']:.2f}", flush=True)
     return out
 
 
@@ -134,16 +155,27 @@ def heads_from_swap_cache(path: Path, num: int):
     return d.id_ws[:n], noise, params, targets
 
 
-def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
+def _cos_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.nn.functional.cosine_similarity(a, b, dim=1)
+
+
+def section_truth(G, oracle, methods_by_attr: dict, heads, judge=None, strengths=None) -> dict:
+    """Inverted renders against the exact answer, per strength (default the benchmark's; `strengths`:
+    {attribute: list} instead). Besides the distance to the truth render, the identity drift of each edit
+    from the unedited inversion beside the drift of the true change of the same heads (truth render vs the
+    original render) — by the oracle and, given, the judge."""
     from inversion.losses import psnr, ssim
     from synthetic import render
 
-    ws, noise, params, _ = heads
+    ws, noise, params, targets = heads
+    keys = ["attribute_error", "identity_to_truth", "drift", "psnr", "ssim"]
+    if judge is not None:
+        keys += ["judge_identity_to_truth", "judge_drift"]
     out = {}
     for attribute, methods in methods_by_attr.items():
         attr = get(attribute)
         lo, hi = attr.limits
-        for s in bench_strengths(attribute):
+        for s in (strengths or {}).get(attribute, bench_strengths(attribute)):
             idx = [i for i, p in enumerate(params) if lo <= attr.value(p) + s <= hi]
             if len(idx) < 2:
                 continue
@@ -151,23 +183,42 @@ def section_truth(G, oracle, methods_by_attr: dict, heads) -> dict:
                                for i in idx])
             nz = {k: v[idx] for k, v in noise.items()}
             with torch.no_grad():
-                t_read = oracle.predict(truth)
+                t_read, o_read = oracle.predict(truth), oracle.predict(targets[idx])
+                t_judge, o_judge = (judge.embed(truth), judge.embed(targets[idx])) if judge is not None else (None, None)
+                true_row = {"n": len(idx), "drift": float(_cos_dist(t_read["identity"], o_read["identity"]).mean())}
+                if judge is not None:
+                    true_row["judge_drift"] = float(_cos_dist(t_judge, o_judge).mean())
+                out.setdefault(f"{attribute}/true change", {})[str(s)] = true_row
                 cases = {"unedited": G.synthesis(ws[idx], noise=nz, noise_mode="const")}
                 for label, e in methods.items():
                     cases[label] = edits.render(G, ws[idx], [(e, s)], noise=nz)
+                base = oracle.predict(cases["unedited"])["identity"]
+                base_j = judge.embed(cases["unedited"]) if judge is not None else None
                 for label, img in cases.items():
                     r = oracle.predict(img)
                     row = {"n": len(idx), "attribute_error": float((attr.score(r) - attr.score(t_read)).abs().mean()),
-                           "identity_to_truth": float((1 - (r["identity"] * t_read["identity"]).sum(1)).mean()),
+                           "identity_to_truth": float(_cos_dist(r["identity"], t_read["identity"]).mean()),
+                           "drift": float(_cos_dist(r["identity"], base).mean()),
                            "psnr": float(psnr(img, truth).mean()), "ssim": float(ssim(img, truth).mean())}
+                    if judge is not None:
+                        e_j = judge.embed(img)
+                        row["judge_identity_to_truth"] = float(_cos_dist(e_j, t_judge).mean())
+                        row["judge_drift"] = float(_cos_dist(e_j, base_j).mean())
                     out.setdefault(f"{attribute}/{label}", {})[str(s)] = row
+        true = out.get(f"{attribute}/true change", {})
+        if true:
+            true["mean"] = {k: float(np.mean([r[k] for r in true.values()])) for k in next(iter(true.values())) if k != "n"}
+            print(f"truth {attribute:16s} true change    drift {true['mean']['drift']:.3f}"
+                  + (f" / judge {true['mean']['judge_drift']:.3f}" if judge is not None else ""), flush=True)
         for label in ["unedited", *methods]:
             rows = out.get(f"{attribute}/{label}", {})
             if rows:
-                m = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("attribute_error", "identity_to_truth", "psnr", "ssim")}
+                m = {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}
                 out[f"{attribute}/{label}"]["mean"] = m
+                jd = (f" / judge {m['judge_identity_to_truth']:.3f}, drift {m['drift']:.3f} / {m['judge_drift']:.3f}"
+                      if judge is not None else f", drift {m['drift']:.3f}")
                 print(f"truth {attribute:16s} {label:13s} attr.err {m['attribute_error']:.3f} id→truth "
-                      f"{m['identity_to_truth']:.3f} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f}", flush=True)
+                      f"{m['identity_to_truth']:.3f}{jd} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f}", flush=True)
     return out
 
 
@@ -222,8 +273,11 @@ def main() -> None:
     torch.manual_seed(0)
     from synthetic import oracle as oracle_mod
 
+    from synthetic import judge as judge_mod
+
     G = stylegan.load(args.network)
     oracle = oracle_mod.load()
+    judge = judge_mod.load()  # measures only: identity drift by a network nothing trains against
     catalogue = edits.available(G)
     print(f"CPU: {cpu_description()}; edits: {', '.join(catalogue)}")
     methods_by_attr = {}
@@ -241,7 +295,10 @@ def main() -> None:
     for pop in {"both": ["all", "central"], "none": []}.get(args.population, [args.population]):
         print(f"-- raw samples, population {pop}")
         report["samples" if pop == "all" else "samples_central"] = section_samples(G, oracle, methods_by_attr,
-                                                                                   args.num, pop)
+                                                                                   args.num, pop, judge)
+    if args.population != "none":
+        print("-- the true change of rendered heads (the yardstick of identity drift)")
+        report["true_change"] = section_true_change(G, oracle, list(methods_by_attr), judge)
     heads = None
     if not args.skip_truth or args.figure:
         try:
@@ -253,7 +310,11 @@ def main() -> None:
         else:
             heads = inverted_heads(G, args.num, 77, Path(args.cache) if args.cache else None, D)
     if not args.skip_truth:
-        report["truth"] = section_truth(G, oracle, methods_by_attr, heads)
+        report["truth"] = section_truth(G, oracle, methods_by_attr, heads, judge)
+        if "yaw" in methods_by_attr:  # issue 21's target: a ±15° yaw edit against the true 15° turn
+            print("-- inverted renders, yaw ±15°")
+            report["yaw15"] = section_truth(G, oracle, {"yaw": methods_by_attr["yaw"]}, heads, judge,
+                                            strengths={"yaw": [-15.0, 15.0]})
     if args.figure:
         for attribute in args.figure_attributes.split(","):
             if attribute in methods_by_attr:

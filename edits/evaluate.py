@@ -104,7 +104,9 @@ def true_change_drift(attribute: str, strengths: Sequence[float], resolution: in
         num: heads drawn from `seed` (`synthetic.sample_params`); each strength uses those with room for it.
 
     Returns:
-        Per strength: `requested`, `n`, `identity_drift` (oracle 1 - cos) and, with a judge, `judge_identity_drift`.
+        Per strength: `requested`, `n`, `identity_drift` (oracle 1 - cos), `leakage` ({other attribute: mean
+        |change| of its oracle reading}: the oracle's own cross-talk, the floor of an edit's leakage) and, with a
+        judge, `judge_identity_drift`.
     """
     from synthetic import render, sample_params
     from stylegan.images import from_uint8
@@ -117,20 +119,25 @@ def true_change_drift(attribute: str, strengths: Sequence[float], resolution: in
     lo, hi = attr.limits
     heads = [sample_params(np.random.default_rng([seed, i])) for i in range(num)]
 
-    def embed(params: list) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = torch.cat([from_uint8(render(p, resolution).image) for p in params])
-        return oracle.predict(x)["identity"], (judge.embed(x) if judge is not None else None)
+    others = [k for k in ATTRIBUTES if k != attribute]
 
-    before = embed(heads)
+    def embed(params: list) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        x = torch.cat([from_uint8(render(p, resolution).image) for p in params])
+        pred = oracle.predict(x)
+        read = {"identity": pred["identity"], **{k: ATTRIBUTES[k].score(pred) for k in others}}
+        return read, (judge.embed(x) if judge is not None else None)
+
+    before, before_j = embed(heads)
     rows = []
     for s in strengths:
         keep = [i for i, h in enumerate(heads) if lo <= attr.value(h) + s <= hi]
-        row: dict[str, float] = {"requested": float(s), "n": len(keep)}
+        row: dict[str, Any] = {"requested": float(s), "n": len(keep)}
         if keep:
             o, j = embed([attr.set(heads[i], attr.value(heads[i]) + s) for i in keep])
-            row["identity_drift"] = float((1 - (o * before[0][keep]).sum(1)).mean())
+            row["identity_drift"] = float((1 - (o["identity"] * before["identity"][keep]).sum(1)).mean())
+            row["leakage"] = {k: float((o[k] - before[k][keep]).abs().mean()) for k in others}
             if judge is not None:
-                row["judge_identity_drift"] = float((1 - (j * before[1][keep]).sum(1)).mean())
+                row["judge_identity_drift"] = float((1 - (j * before_j[keep]).sum(1)).mean())
         rows.append(row)
     return rows
 
@@ -145,6 +152,13 @@ def bench_strengths(attribute: str) -> list[float]:
     """The strengths `bench/edits.py` and `bench/edit_efficiency.py` measure `attribute` at."""
     a = get(attribute)
     return [float(s) for s in (BENCH_STRENGTHS["deg"][attribute] if a.unit == "deg" else BENCH_STRENGTHS["0-1"])]
+
+
+def mean_leakage(rows: list[dict[str, Any]]) -> float:
+    """Mean over rows of the mean |change| of the other attributes (`row['leakage']`), in units of 10° (angles)
+    or 0.1 (0-1 scales)."""
+    return float(np.mean([np.mean([v / (10 if get(k).unit == "deg" else 0.1) for k, v in r["leakage"].items()])
+                          for r in rows]))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -162,11 +176,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
            "r2": 1 - float(((ach - slope * req) ** 2).sum()) / spread if spread > 0 else float("nan"),
            "identity_drift": float(np.mean([r["identity_drift"] for r in ok])),
            "drift_per_unit": float(np.mean([r["identity_drift"] / max(abs(r["achieved"]), 1e-6) for r in ok])),
-           "leakage": float(np.mean([np.mean([v / (10 if get(k).unit == "deg" else 0.1)
-                                              for k, v in r["leakage"].items()]) for r in ok]))}
+           "leakage": mean_leakage(ok)}
     if all("judge_identity_drift" in r for r in ok):
         out["judge_identity_drift"] = float(np.mean([r["judge_identity_drift"] for r in ok]))
     return out
 
 
-__all__ = ["read", "evaluate_edit", "true_change_drift", "summarise", "bench_strengths", "BENCH_STRENGTHS"]
+__all__ = ["read", "evaluate_edit", "true_change_drift", "mean_leakage", "summarise", "bench_strengths", "BENCH_STRENGTHS"]

@@ -10,7 +10,7 @@ or `sgt train-delta --network synthheads --attribute yaw --pairs 20 --out my_yaw
 from .data import DeltaData, build, load as load_data
 from .edit import DeltaEdit, make_edit, reference_delta
 from .model import DeltaConfig, DeltaNet
-from .train import DeltaTrainConfig, train_delta, transfer_error
+from .train import TERMS_AUTO, DeltaTrainConfig, resolve_terms, train_delta, transfer_error
 
 __all__ = ["DeltaData", "build", "load_data", "DeltaEdit", "make_edit", "reference_delta", "DeltaConfig", "DeltaNet",
-           "DeltaTrainConfig", "train_delta", "transfer_error"]
+           "DeltaTrainConfig", "TERMS_AUTO", "resolve_terms", "train_delta", "transfer_error"]

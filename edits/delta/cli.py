@@ -36,14 +36,21 @@ _CTX = {"show_default": True}
               help="Image term: distance of the transferred edit's render to the exact render (default: the "
                    "library's, edits.delta.DeltaTrainConfig).")
 @click.option("--id-weight", type=click.FloatRange(min=0), default=None,
-              help="Identity term: 1 - cos of the oracle's identity embeddings of that render and the exact one.")
+              help="Identity term: 1 - cos of the oracle's identity embeddings of that render and the reference "
+                   "(--term-reference).")
 @click.option("--leak-weight", type=click.FloatRange(min=0), default=None,
               help="Leakage term: the oracle's change of every other attribute, in noticeable units.")
+@click.option("--attr-weight", type=click.FloatRange(min=0), default=None,
+              help="Attribute term: the oracle's reading of the edited attribute against the exact change.")
+@click.option("--terms", type=click.Choice(["auto", "off"]), default=None,
+              help="auto: the library's image-space terms for a shipped synthetic-head generator "
+                   "(edits.delta.TERMS_AUTO; none for any other generator); off: the paper's code loss alone, "
+                   "plus any weight given here. Default: auto.")
 @click.option("--term-reference", type=click.Choice(["truth", "source"]), default=None,
               help="What the identity and leakage terms compare with: the exact render of the changed head, or G's "
                    "render of the code the change starts from (preservation). Default: the library's.")
 def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed,
-                image_weight=None, id_weight=None, leak_weight=None, term_reference=None):
+                image_weight=None, id_weight=None, leak_weight=None, attr_weight=None, terms=None, term_reference=None):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""
     import torch.distributed as dist
 
@@ -71,7 +78,8 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     given = {k: v for k, v in (("steps", steps), ("image_weight", image_weight), ("id_weight", id_weight),
-                               ("leak_weight", leak_weight), ("term_reference", term_reference)) if v}
+                               ("leak_weight", leak_weight), ("attr_weight", attr_weight), ("terms", terms),
+                               ("term_reference", term_reference)) if v is not None}
     cfg = DeltaTrainConfig(seed=seed, **given)
     args = ["--network", str(network), "--attribute", attribute, "--pairs", str(pairs), "--frames", str(frames),
             "--seed", str(seed)] + (["--steps", str(steps)] if steps else []) + \

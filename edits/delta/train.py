@@ -40,12 +40,60 @@ class DeltaTrainConfig:
     seed: int = 0
     log_every: int = 100
     # image-space terms on the transferred code (edits.delta.image_terms; 0: off, the paper's loss alone),
-    # on the first `image_batch` tuples of each batch: G renders them, the oracle reads them
-    image_weight: float = 0.0    # reconstruction distance to the exact render of B at frame j
-    id_weight: float = 0.0       # 1 - cos of the oracle's identity embeddings (same person at every frame)
-    leak_weight: float = 0.0     # |other attributes' change|, in units of their noticeable change
+    # on the first `image_batch` tuples of each batch: G renders them, the oracle reads them. None: the
+    # library's choice, `TERMS_AUTO` for a shipped synthetic-head generator (the oracle reads its images) when
+    # `terms` is 'auto', else 0.
+    image_weight: float | None = None  # reconstruction distance to the exact render of B at frame j
+    id_weight: float | None = None     # 1 - cos of the oracle's identity embeddings
+    leak_weight: float | None = None   # |other attributes' change|, in units of their noticeable change
+    attr_weight: float | None = None   # |the edited attribute's reading - the exact change|, in noticeable units
     image_batch: int = 4
-    term_reference: str = "truth"  # identity and leakage against the exact render, or 'source': G(b_i)
+    term_reference: str | None = None  # identity/leakage/attribute against the exact render ('truth') or G(b_i)
+    terms: str = "auto"                # 'auto' (see above) or 'off' (every weight not given is 0)
+
+
+#: The image-space terms `terms='auto'` turns on for shipped synthetic-head generators, by the attribute's unit,
+#: chosen by bench/dge_ablation.py on yaw, synthheads128 (bench/RESULTS.md, "Delta-GAN's loss terms"): the
+#: attribute term makes the change happen, the identity term (against G's render of the source code) then keeps
+#: who the head is; the image term bought nothing, a leakage term or a 'source' identity term without the
+#: attribute term made the edit collapse (not moving at all keeps them at 0). Expressions ('0-1'): identity 5
+#: made smile, mouth_open and eyes_closed collapse too (their changes cost the oracle's identity more than a
+#: turn does), so they get the attribute term alone.
+TERMS_AUTO: dict[str, dict[str, Any]] = {
+    "deg": {"image_weight": 0.0, "id_weight": 5.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
+    "0-1": {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
+}
+
+
+def resolve_terms(cfg: DeltaTrainConfig, G: Any, attribute: str = "yaw") -> DeltaTrainConfig:
+    """`cfg` with every term setting left at None filled in: `TERMS_AUTO` for `attribute`'s unit when `cfg.terms`
+    is 'auto' and `G` is a shipped synthetic-head generator (`stylegan.is_shipped`), else 0 / 'truth'.
+
+    Raises:
+        ValueError: `terms` other than 'auto' / 'off', or an unknown `term_reference`.
+    """
+    from dataclasses import replace
+
+    from .image_terms import REFERENCES
+
+    if cfg.terms not in ("auto", "off"):
+        raise ValueError(f"terms must be 'auto' or 'off', got {cfg.terms!r}")
+    auto = False
+    if cfg.terms == "auto":
+        import stylegan
+
+        try:
+            auto = stylegan.is_shipped(G)
+        except (AttributeError, TypeError):  # not a stylegan Generator (a stand-in with w_avg only)
+            auto = False
+    from ..attributes import get
+
+    fill = TERMS_AUTO[get(attribute).unit] if auto else {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.0,
+                                    "term_reference": "truth"}
+    out = replace(cfg, **{k: v for k, v in fill.items() if getattr(cfg, k) is None})
+    if out.term_reference not in REFERENCES:
+        raise ValueError(f"term_reference must be one of {', '.join(REFERENCES)}, got {out.term_reference!r}")
+    return out
 
 
 def w_scale(G: Any, num_samples: int = 10_000) -> float:
@@ -126,13 +174,9 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
     """
     from stylegan.train import all_mean, close_distributed, init_distributed, wrap_ddp
 
-    cfg = cfg or DeltaTrainConfig()
+    cfg = resolve_terms(cfg or DeltaTrainConfig(), G, data.attribute)
     if not 0 <= cfg.val_heads <= data.heads - 1:
         raise ValueError(f"val_heads = {cfg.val_heads} leaves no head of {data.heads} to train on")
-    from .image_terms import REFERENCES
-
-    if cfg.term_reference not in REFERENCES:
-        raise ValueError(f"term_reference must be one of {', '.join(REFERENCES)}, got {cfg.term_reference!r}")
     train_heads = list(range(data.heads - cfg.val_heads))
     info = init_distributed("cpu" if G.w_avg.device.type == "cpu" else "auto")
     try:
@@ -143,7 +187,8 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank + 1)
         scale2 = float(net.w_scale) ** 2
-        weights = {"image": cfg.image_weight, "identity": cfg.id_weight, "leakage": cfg.leak_weight}
+        weights = {"image": cfg.image_weight, "identity": cfg.id_weight, "leakage": cfg.leak_weight,
+                   "attribute": cfg.attr_weight}
         terms = None
         if any(w > 0 for w in weights.values()):
             from .image_terms import ImageTerms
@@ -172,7 +217,7 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
             transfer = (b_hat - b_j).square().mean() / scale2
             loss = cfg.lambda_same * same + cfg.lambda_transfer * transfer
             k = cfg.image_batch
-            extra = {} if terms is None else terms(b_hat[:k], B[:k], j[:k], source=b_i[:k])
+            extra = {} if terms is None else terms(b_hat[:k], B[:k], j[:k], source=b_i[:k], source_frames=i[:k])
             loss = loss + sum(extra.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -200,4 +245,4 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         close_distributed(info)
 
 
-__all__ = ["DeltaTrainConfig", "train_delta", "transfer_error", "sample_batch", "sample_indices", "w_scale"]
+__all__ = ["DeltaTrainConfig", "TERMS_AUTO", "resolve_terms", "train_delta", "transfer_error", "sample_batch", "sample_indices", "w_scale"]

@@ -251,3 +251,9 @@ def test_true_change_drift_against_renders_embedded_by_hand():
         want_j = float((1 - torch.nn.functional.cosine_similarity(jd.embed(a), jd.embed(b))).mean())
     assert rows[1]["identity_drift"] == pytest.approx(want, rel=2e-3, abs=1e-4) and want > 1e-3
     assert rows[1]["judge_identity_drift"] == pytest.approx(want_j, rel=2e-3, abs=1e-4)
+    with torch.no_grad():
+        pa, pb = oracle.predict(a), oracle.predict(b)
+    assert set(rows[1]["leakage"]) == set(ATTRIBUTES) - {"yaw"}
+    for k in ("pitch", "smile", "light_direction"):
+        want_k = float((get(k).score(pb) - get(k).score(pa)).abs().mean())
+        assert rows[1]["leakage"][k] == pytest.approx(want_k, rel=5e-3, abs=2e-3)

@@ -32,7 +32,7 @@ def test_terms_equal_their_formulas_and_reach_the_codes(built):
     from synthetic import HeadParams, render
 
     G, data, oracle = built
-    terms = ImageTerms(G, data, oracle, {"image": 2.0, "identity": 3.0, "leakage": 0.5})
+    terms = ImageTerms(G, data, oracle, {"image": 2.0, "identity": 3.0, "leakage": 0.5, "attribute": 0.7})
     B, j = torch.tensor([2, 0]), torch.tensor([1, 0])
     noise = torch.randn(data.ws[B, j].shape, generator=torch.Generator().manual_seed(0))
     b_hat = (data.ws[B, j] + 0.1 * noise).requires_grad_(True)
@@ -54,12 +54,14 @@ def test_terms_equal_their_formulas_and_reach_the_codes(built):
         others = [n for n in ATTRIBUTES if n != "yaw"]
         diffs = [(ATTRIBUTES[n].score(pa) - ATTRIBUTES[n].score(pb)).abs() / ATTRIBUTES[n].noticeable for n in others]
         want_leak = 0.5 * torch.stack(diffs, 1).mean()
+        want_attr = 0.7 * ((pa["yaw"] - torch.tensor(data.values)[j]).abs() / 3.0).mean()  # exact value, 3° units
     torch.testing.assert_close(out["image"].detach(), want_image, rtol=1e-4, atol=1e-5)
     # the oracle's readings of the tiny generator's noise-like renders are not bit-reproducible from call to
     # call on CPU (seen: 1.4e-4 relative on identity, 1.6e-3 on leakage, whose readings are divided by
     # 0.05); a wrong formula (cos for 1 - cos, no unit scaling, a missing weight) is off by far more
     torch.testing.assert_close(out["identity"].detach(), want_id, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(out["leakage"].detach(), want_leak, rtol=5e-3, atol=1e-3)
+    torch.testing.assert_close(out["attribute"].detach(), want_attr, rtol=5e-3, atol=1e-3)
     sum(out.values()).backward()
     assert b_hat.grad is not None and b_hat.grad.abs().sum() > 0
     assert ImageTerms(G, data, oracle, {"identity": 0.0})(b_hat, B, j) == {}   # weight 0: nothing computed
@@ -69,12 +71,12 @@ def test_source_reference_reads_identity_and_leakage_against_the_source_render(b
     """reference='source': 1 - cos and the leakage against G's render of the source codes, by hand; the image
     term still against the exact render (same value as with 'truth')."""
     G, data, oracle = built
-    weights = {"image": 1.0, "identity": 2.0, "leakage": 0.5}
+    weights = {"image": 1.0, "identity": 2.0, "leakage": 0.5, "attribute": 0.25}
     terms = ImageTerms(G, data, oracle, weights, reference="source")
     B, i, j = torch.tensor([1, 2]), torch.tensor([0, 1]), torch.tensor([1, 0])
     source = data.ws[B, i]
     b_hat = (data.ws[B, j] + 0.1 * torch.randn(source.shape, generator=torch.Generator().manual_seed(1)))
-    out = terms(b_hat, B, j, source=source)
+    out = terms(b_hat, B, j, source=source, source_frames=i)
     with torch.no_grad():
         pa = oracle.predict(G.synthesis(b_hat, noise_mode="const"))
         ps = oracle.predict(G.synthesis(source, noise_mode="const"))
@@ -84,14 +86,21 @@ def test_source_reference_reads_identity_and_leakage_against_the_source_render(b
                             for n in others], 1).mean()
     torch.testing.assert_close(out["identity"], 2.0 * (1 - cos).mean(), rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(out["leakage"], 0.5 * leak, rtol=5e-3, atol=1e-3)
+    # attribute: the reading of G(b_hat) against the reading of G(source) plus the exact change of frames i -> j
+    values = torch.tensor(data.values)
+    want_attr = (pa["yaw"] - (ps["yaw"] + values[j] - values[i])).abs() / 3.0
+    torch.testing.assert_close(out["attribute"], 0.25 * want_attr.mean(), rtol=5e-3, atol=1e-3)
+    assert abs(float(values[j[0]] - values[i[0]])) > 10   # the frames differ: a wrong sign would show
     truth = ImageTerms(G, data, oracle, weights)(b_hat, B, j)
     torch.testing.assert_close(out["image"], truth["image"], rtol=1e-5, atol=1e-6)
     assert abs(float(out["identity"] - truth["identity"])) > 1e-3   # a different reference, a different value
     # the source code itself: nothing moved, nothing to pay
-    same = terms(source, B, j, source=source)
-    assert float(same["identity"]) < 1e-3 and float(same["leakage"]) < 0.05
+    same = terms(source, B, i, source=source, source_frames=i)
+    assert float(same["identity"]) < 1e-3 and float(same["leakage"]) < 0.05 and float(same["attribute"]) < 0.01
     with pytest.raises(ValueError, match="source codes"):
         terms(b_hat, B, j)
+    with pytest.raises(ValueError, match="source codes"):
+        terms(b_hat, B, j, source=source)
     with pytest.raises(ValueError, match="reference must be"):
         ImageTerms(G, data, oracle, weights, reference="judge")
 
@@ -127,12 +136,36 @@ def test_sgt_train_delta_passes_the_weights(tmp_path):
     stylegan.save_pretrained(G, tmp_path / "tiny")
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw", "--pairs",
                                   "2", "--frames", "2", "--steps", "2", "--refine-steps", "1", "--no-calibrate",
-                                  "--id-weight", "0.5", "--term-reference", "source", "--out", str(tmp_path / "e")])
+                                  "--id-weight", "0.5", "--attr-weight", "0.1", "--term-reference", "source",
+                                  "--out", str(tmp_path / "e")])
     assert r.exit_code == 0, r.output
     from sgtcore import modelio
 
     meta = modelio.read_config(tmp_path / "e")["metadata"]
-    assert "--id-weight 0.5" in meta["command"] and "--term-reference source" in meta["command"] and meta.get("train", meta)["command"]
+    assert "--id-weight 0.5" in meta["command"] and "--term-reference source" in meta["command"] \
+        and "--attr-weight 0.1" in meta["command"] and meta.get("train", meta)["command"]
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw",
                                   "--id-weight", "-1", "--out", str(tmp_path / "f")])
     assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+def test_terms_auto_only_for_shipped_synthetic_generators_and_given_weights_win():
+    """'auto' fills TERMS_AUTO for a shipped generator (the oracle reads its images), nothing for any other;
+    an explicit weight (0 included) and terms='off' win."""
+    from edits.delta import TERMS_AUTO, resolve_terms
+
+    shipped = stylegan.load("synthheads")
+    got = resolve_terms(DeltaTrainConfig(), shipped)   # yaw: degrees
+    assert {k: getattr(got, k) for k in TERMS_AUTO["deg"]} == TERMS_AUTO["deg"] and got.attr_weight > 0 < got.id_weight
+    smile = resolve_terms(DeltaTrainConfig(), shipped, "smile")
+    assert {k: getattr(smile, k) for k in TERMS_AUTO["0-1"]} == TERMS_AUTO["0-1"] and smile.attr_weight > 0
+    assert resolve_terms(DeltaTrainConfig(id_weight=0.0), shipped).id_weight == 0.0
+    assert resolve_terms(DeltaTrainConfig(id_weight=2.0), shipped).attr_weight == TERMS_AUTO["deg"]["attr_weight"]
+    off = resolve_terms(DeltaTrainConfig(terms="off", leak_weight=0.3), shipped)
+    assert (off.id_weight, off.attr_weight, off.leak_weight, off.term_reference) == (0.0, 0.0, 0.3, "truth")
+    tiny = resolve_terms(DeltaTrainConfig(), make_tiny_G(0))
+    assert (tiny.image_weight, tiny.id_weight, tiny.leak_weight, tiny.attr_weight) == (0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="terms must be"):
+        resolve_terms(DeltaTrainConfig(terms="on"), shipped)
+    with pytest.raises(ValueError, match="term_reference"):
+        resolve_terms(DeltaTrainConfig(term_reference="judge"), shipped)
