@@ -33,6 +33,10 @@ SHIPPED = [
     "edits/weights/synthheads_sefa_0/model.safetensors",
     "edits/weights/synthheads_ganspace_4/config.json",
     "edits/weights/synthheads_ganspace_4/model.safetensors",
+    "edits/weights/synthheads128_dge_yaw/config.json",
+    "edits/weights/synthheads128_dge_yaw/model.safetensors",
+    "edits/weights/synthheads128_interfacegan_mouth_open/config.json",
+    "edits/weights/synthheads128_sefa_0/model.safetensors",
     "stylegan/ops/cuda/bias_act.cu",
     "stylegan/ops/cuda/upfirdn2d.cu",
 ]

@@ -220,6 +220,15 @@ def test_edit_sliders_of_the_shipped_network(model):
     assert edit_handlers.reset_strengths(model) == {s.name: 0.0 for s in specs}
 
 
+def test_edit_sliders_of_v2_show_its_own_edits_in_units(model):
+    """The Network menu's v2 entry gets v2's edits (DGE first for each attribute, labelled in its unit)."""
+    assert "synthheads128" in model.names
+    specs = {s.name: s for s in edit_handlers.edit_sliders(model, "synthheads128")}
+    assert set(specs) == set(model.edits("synthheads128")) and set(specs) != set(model.edits())
+    assert specs["dge:yaw"].label == "yaw (°)" and specs["dge:yaw"].group == edit_handlers.CALIBRATED
+    assert specs["interfacegan:mouth_open"].label == "mouth_open (0-1)" and specs["interfacegan:yaw"].label == "yaw (°, interfacegan)"
+
+
 def test_edit_renders_before_and_after_through_edits_render(model):
     import edits
 
