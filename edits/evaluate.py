@@ -182,4 +182,5 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-__all__ = ["read", "evaluate_edit", "true_change_drift", "mean_leakage", "summarise", "bench_strengths", "BENCH_STRENGTHS"]
+__all__ = ["read", "evaluate_edit", "true_change_drift", "mean_leakage", "summarise", "bench_strengths",
+           "BENCH_STRENGTHS"]

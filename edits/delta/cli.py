@@ -47,8 +47,8 @@ _CTX = {"show_default": True}
                    "(edits.delta.TERMS_AUTO; none for any other generator); off: the paper's code loss alone, "
                    "plus any weight given here. Default: auto.")
 @click.option("--term-reference", type=click.Choice(["truth", "source"]), default=None,
-              help="What the identity and leakage terms compare with: the exact render of the changed head, or G's "
-                   "render of the code the change starts from (preservation). Default: the library's.")
+              help="What the identity, leakage and attribute terms compare with: the exact render of the changed "
+                   "head, or G's render of the code the change starts from (preservation). Default: the library's.")
 def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, no_calibrate, seed,
                 image_weight=None, id_weight=None, leak_weight=None, attr_weight=None, terms=None, term_reference=None):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""

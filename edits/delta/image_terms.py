@@ -51,8 +51,8 @@ class ImageTerms:
         oracle: `synthetic.oracle.load()`.
         weights: `{term: weight}` for terms of `TERMS` (missing or 0: not computed).
         D: G's discriminator, for the D-feature image loss (None: l2 + MS-SSIM).
-        reference: what identity and leakage compare with: 'truth' (the exact render of B at frame j) or
-            'source' (G's render of the source code b_i, passed to the call).
+        reference: what identity, leakage and attribute compare with: 'truth' (the exact render of B at frame
+            j) or 'source' (G's render of the source code b_i, passed to the call, and the exact change i -> j).
 
     Raises:
         ValueError: an unknown term or reference, a negative weight, or data without the per-frame parameters.

@@ -56,9 +56,10 @@ class DeltaTrainConfig:
 #: chosen by bench/dge_ablation.py on yaw, synthheads128 (bench/RESULTS.md, "Delta-GAN's loss terms"): the
 #: attribute term makes the change happen, the identity term (against G's render of the source code) then keeps
 #: who the head is; the image term bought nothing, a leakage term or a 'source' identity term without the
-#: attribute term made the edit collapse (not moving at all keeps them at 0). Expressions ('0-1'): identity 5
-#: made smile, mouth_open and eyes_closed collapse too (their changes cost the oracle's identity more than a
-#: turn does), so they get the attribute term alone.
+#: attribute term made the edit collapse (not moving at all keeps them at 0). Expressions ('0-1'): with identity
+#: 5, smile and mouth_open collapsed on v2; with the attribute term alone they collapsed as well (the encoder's
+#: codes barely change with an expression), so no v2 expression DGE ships; the attribute term alone is their
+#: default because an identity term can only add to the pull towards not moving.
 TERMS_AUTO: dict[str, dict[str, Any]] = {
     "deg": {"image_weight": 0.0, "id_weight": 5.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
     "0-1": {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
@@ -88,8 +89,8 @@ def resolve_terms(cfg: DeltaTrainConfig, G: Any, attribute: str = "yaw") -> Delt
             auto = False
     from ..attributes import get
 
-    fill = TERMS_AUTO[get(attribute).unit] if auto else {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.0,
-                                    "term_reference": "truth"}
+    off = {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.0, "term_reference": "truth"}
+    fill = TERMS_AUTO[get(attribute).unit] if auto else off
     out = replace(cfg, **{k: v for k, v in fill.items() if getattr(cfg, k) is None})
     if out.term_reference not in REFERENCES:
         raise ValueError(f"term_reference must be one of {', '.join(REFERENCES)}, got {out.term_reference!r}")
@@ -245,4 +246,5 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
         close_distributed(info)
 
 
-__all__ = ["DeltaTrainConfig", "TERMS_AUTO", "resolve_terms", "train_delta", "transfer_error", "sample_batch", "sample_indices", "w_scale"]
+__all__ = ["DeltaTrainConfig", "TERMS_AUTO", "resolve_terms", "train_delta", "transfer_error", "sample_batch",
+           "sample_indices", "w_scale"]
