@@ -106,9 +106,10 @@ def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None, 
     t0 = time.perf_counter()
     kw = dict(METHODS[name][0])
     if kw.get("identity") == "oracle-nomirror":
-        from inversion.identity_term import IdentityTerm, _oracle
+        from inversion.identity_term import oracle_identity
 
-        kw["identity"] = IdentityTerm(_oracle(str(target.device)), "oracle", mirror=False)
+        kw["identity"] = oracle_identity(target.device)
+        kw["identity"].mirror = False
     r = project(G, target, loss=loss, seed=seed, progress=False, encoder=encoder, **kw)
     return r.image.detach(), time.perf_counter() - t0, r
 

@@ -46,8 +46,10 @@ class IdentityTerm(nn.Module):
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """`[N, 3, H, W]` -> unit embeddings `[N, D]`."""
-        e = (self.net.predict(images, mirror_identity=self.mirror)["identity"] if hasattr(self.net, "predict")
-             else self.net.embed(images))
+        if hasattr(self.net, "predict"):  # the keyword only when asked: a network's own predict() may not take it
+            e = (self.net.predict(images) if self.mirror else self.net.predict(images, mirror_identity=False))["identity"]
+        else:
+            e = self.net.embed(images)
         return F.normalize(e, dim=1)
 
     @torch.no_grad()

@@ -114,6 +114,13 @@ def test_identity_term_mirror_option_follows_the_oracles_predict(targets):
     torch.testing.assert_close(both, want_both, rtol=2e-3, atol=2e-4)
     assert float((one - both).abs().max()) > 1e-3
 
+    class OwnPredict(torch.nn.Module):  # a user's network whose predict() takes no mirror keyword
+        def predict(self, x):
+            return {"identity": x.flatten(1)[:, :8]}
+
+    torch.testing.assert_close(IdentityTerm(OwnPredict()).embed(x),
+                               torch.nn.functional.normalize(x.flatten(1)[:, :8], dim=1))
+
 
 def test_identity_term_in_the_refinement_pulls_the_embedding_and_is_recorded(G, targets):
     from inversion.identity_term import IdentityTerm
