@@ -11,14 +11,18 @@ pairs are self-swaps plus cross pairs trained with identity and landmark losses 
 
     >>> data = build(G, heads=300, pairs=12000, path="swap_data.npz")     # doctest: +SKIP
 
-Building is resumable (the file is rewritten every `save_every` heads; a re-run continues) and, under
-torchrun, shared: rank r inverts heads r, r+K, ... and renders pairs r, r+K, ... into its own part file,
-and every rank then reads the merged set.
+Building is resumable (the file is rewritten every `save_every` heads, at most every `save_seconds`; a re-run
+continues, and may grow the head count) and, under torchrun, shared: rank r inverts heads r, r+K, ... and
+renders pairs r, r+K, ... into its own part file, and every rank then reads the merged set. Another set's
+inverted heads can be reused (`heads_from=`): the identity-count curve of `bench/RESULTS.md` trains on the
+first 600 and 2 000 heads of one 5 000-head build.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,12 +135,47 @@ def _invert(G: Any, image: np.ndarray, project_kw: dict) -> tuple[torch.Tensor, 
     return r.ws.detach()[0], {k: v.detach().reshape(v.shape[-2:]) for k, v in r.noise.items()}
 
 
-def _absorb(d: SwapTrainData, done: dict[int, tuple], truths: dict[int, tuple]) -> None:
-    """Take the heads and truths of a saved (part) file into `done` / `truths`, keyed by head and pair number."""
-    for n, h in enumerate(d.meta["head_ids"]):
-        done[h] = (d.images[n], d.ws[n], {k: v[n] for k, v in d.noise.items()}, d.masks[n], d.landmarks[n])
-    for n, p in enumerate(d.meta["pair_ids"]):
-        truths[p] = (d.truth[n], d.truth_masks[n])
+#: What must match for a saved head to be reused: the same head inverted the same way (the head and pair
+#: counts may differ: a set can grow, and a smaller set can take its heads from a bigger one).
+_HEAD_KEYS = ("generator", "seed", "resolution", "project_kw")
+
+
+def _saved_parts(path: str | os.PathLike) -> list[Path]:
+    """`path` and every rank's part of it that exists (so any number of ranks continues any other's work)."""
+    p = Path(path)
+    return [q for q in [p, *sorted(p.parent.glob(glob.escape(p.name) + ".rank*"))] if q.is_file()]
+
+
+def _reuse(files: list[Path], G: Any, meta: dict, done: dict[int, tuple], truths: dict[tuple[int, int], tuple],
+           own: bool) -> None:
+    """Take the inverted heads (`h < meta['heads']`) and the rendered truths, keyed by (identity, attribute)
+    head, of saved files into `done` / `truths`.
+
+    Raises:
+        ValueError: a file is unreadable, of another generator, photo-folder data, or built with other inversion
+            settings or seed; or (`own`: the file being continued) it holds heads a smaller `heads` would drop.
+    """
+    heads = meta["heads"]
+    for f in files:
+        old = load(f, G)
+        if "head_ids" not in old.meta:
+            raise ValueError(f"{f} holds photo-folder data, not rendered training heads")
+        diff = [k for k in _HEAD_KEYS if old.meta.get(k) != meta[k]]
+        if diff:
+            raise ValueError(f"{f} was built with other settings (" + ", ".join(
+                f"{k} {old.meta.get(k)!r} here {meta[k]!r}" for k in diff) + "): continue it with its own settings, "
+                "or build into another data file")
+        ids = old.meta["head_ids"]
+        if own and ids and max(ids) >= heads:
+            raise ValueError(f"{f} holds inverted heads up to #{max(ids)}: heads={heads} would drop them; continue it "
+                             f"with heads={old.meta.get('heads')}, or build the smaller set into another file that "
+                             "takes its heads from this one (heads_from=, sgt train-swap --heads-from)")
+        for n, h in enumerate(ids):
+            if h < heads:
+                done[h] = (old.images[n], old.ws[n], {k: v[n] for k, v in old.noise.items()}, old.masks[n],
+                           old.landmarks[n])
+        for n, (i, j) in enumerate(old.pairs.tolist()):
+            truths[(i, j)] = (old.truth[n], old.truth_masks[n])
 
 
 def _assemble(done: dict[int, tuple], truths: dict[int, tuple], ij: np.ndarray, res: int, meta: dict) -> SwapTrainData:
@@ -156,21 +195,45 @@ def _assemble(done: dict[int, tuple], truths: dict[int, tuple], ij: np.ndarray, 
         {**meta, "head_ids": ids, "pair_ids": tids})
 
 
+class _Saver:
+    """When to rewrite a part file: every `every` items, but not more often than every `seconds` (a file of
+    thousands of heads takes seconds to write), and always at the end."""
+
+    def __init__(self, every: int, seconds: float):
+        self.every, self.seconds, self.last = max(1, int(every)), float(seconds), time.monotonic()
+
+    def due(self, n: int, final: bool = False) -> bool:
+        if final or (n % self.every == 0 and time.monotonic() - self.last >= self.seconds):
+            self.last = time.monotonic()
+            return True
+        return False
+
+
 def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike | None = None, *, seed: int = 0,
-          save_every: int = 10, progress: bool = True, **project_kw: Any) -> SwapTrainData:
+          save_every: int = 10, save_seconds: float = 120.0, heads_from: Any = (), progress: bool = True,
+          **project_kw: Any) -> SwapTrainData:
     """Render and invert `heads` training heads and render `pairs` exact swap truths among them.
 
     Args:
         G: the generator.
         heads, pairs: H heads, P (identity, attribute) pairs.
-        path: the data file; an existing file (or, under torchrun, part file) with the same settings is continued.
+        path: the data file. What is saved there (or in its rank parts, under any number of ranks) with the same
+            generator, seed and inversion settings is continued: its heads and truths are reused, the head
+            count may grow, the pair count may change.
         seed: the heads' seed; must differ from the protocol's (`edits.swap.evaluate.PROTOCOL_SEED`).
-        save_every: heads between saves.
+        save_every, save_seconds: the file is rewritten every `save_every` heads (and pairs), at most every
+            `save_seconds`, and at the end.
+        heads_from: other data files (same generator, seed and inversion settings) whose inverted heads and
+            truths are reused, e.g. the first 600 heads of a 5 000-head set for a 600-identity one.
         progress: tqdm bars (rank 0).
         **project_kw: passed to `inversion.project` (default: the library's inversion, as `swap()` uses).
 
     Returns:
         `SwapTrainData` with every head and pair (merged across ranks under torchrun).
+
+    Raises:
+        ValueError: the protocol's seed, too few heads or pairs, or a file to continue / reuse that was built
+            otherwise (or holds heads beyond `heads`).
     """
     import torch.distributed as dist
 
@@ -188,39 +251,46 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     meta = {"generator": fp, "seed": int(seed), "heads": int(heads), "pairs": int(pairs), "resolution": res,
             "project_kw": {k: v for k, v in project_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
     rank, world = rank_world()
-    part = None if path is None else rank_file(path)
     ij = pair_indices(heads, pairs, seed)
+    keys = [tuple(x) for x in ij.tolist()]
     done: dict[int, tuple] = {}
-    truths: dict[int, tuple] = {}
-    if part is not None and part.exists():
-        try:
-            old = load(part, G)
-        except ValueError:
-            old = None
-        if old is not None and all(old.meta.get(k) == v for k, v in meta.items()):
-            _absorb(old, done, truths)
+    truths: dict[tuple[int, int], tuple] = {}
+    if path is not None:
+        _reuse(_saved_parts(path), G, meta, done, truths, own=True)
+    had = (len(done), len(truths))
+    heads_from = [heads_from] if isinstance(heads_from, (str, os.PathLike)) else list(heads_from)
+    _reuse([Path(f) for f in heads_from], G, meta, done, truths, own=False)
+    taken = (len(done), len(truths)) != had
+    part = None if path is None else rank_file(path)
+
+    def save_part() -> None:
+        _assemble({h: v for h, v in done.items() if h % world == rank},
+                  {p: truths[keys[p]] for p in range(rank, pairs, world) if keys[p] in truths}, ij, res, meta).save(part)
+
+    saver = _Saver(save_every, save_seconds)
     mine = [h for h in range(rank, heads, world) if h not in done]
     for n, h in enumerate(tqdm(mine, desc="invert training heads", unit="head", disable=not (progress and rank == 0))):
         r = render(head_params(h, seed), res)
         ws, noise = _invert(G, r.image, project_kw)
         done[h] = (r.image, ws, noise, r.mask.astype(bool), r.landmarks.astype(np.float32))
-        if part is not None and ((n + 1) % save_every == 0 or n + 1 == len(mine)):
-            _assemble(done, truths, ij, res, meta).save(part)
-    todo = [p for p in range(rank, pairs, world) if p not in truths]
-    for p in tqdm(todo, desc="render swap truths", unit="pair", disable=not (progress and rank == 0)):
-        i, j = ij[p]
-        r = render(swap_truth(head_params(int(i), seed), head_params(int(j), seed)), res)
-        truths[p] = (r.image, r.mask.astype(bool))
-    data = _assemble(done, truths, ij, res, meta)
-    if part is not None and todo:
-        data.save(part)
+        if part is not None and saver.due(n + 1, final=n + 1 == len(mine)):
+            save_part()
+    todo = list({keys[p]: p for p in reversed(range(rank, pairs, world)) if keys[p] not in truths}.values())[::-1]
+    for n, p in enumerate(tqdm(todo, desc="render swap truths", unit="pair", disable=not (progress and rank == 0))):
+        i, j = keys[p]
+        r = render(swap_truth(head_params(i, seed), head_params(j, seed)), res)
+        truths[keys[p]] = (r.image, r.mask.astype(bool))
+        if part is not None and saver.due(n + 1, final=n + 1 == len(todo)):
+            save_part()
+    if part is not None and not (mine or todo) and (taken or not part.exists()):
+        save_part()  # nothing new was made here, but the part must hold what came from other files (the merge reads it)
     if world > 1:
         if path is None:
             raise ValueError("building under torchrun needs a data path (the ranks meet through their files)")
         dist.barrier()
-        for r in range(world):
-            _absorb(load(f"{path}.rank{r}", G), done, truths)
-        data = _assemble(done, truths, ij, res, meta)
+        _reuse([Path(f"{path}.rank{r}") for r in range(world)], G, meta, done, truths, own=True)
+    data = _assemble(done, {p: truths[keys[p]] for p in range(pairs)}, ij, res, meta)
+    if world > 1:
         if rank == 0:
             data.save(path)
         dist.barrier()

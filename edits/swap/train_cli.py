@@ -27,6 +27,11 @@ _CTX = {"show_default": True}
               help="Training data file (default OUT_data.npz); reused, or continued when interrupted.")
 @click.option("--extra-data", "extra_data", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="More finished training data files (e.g. built with another --seed) to train on too (repeatable).")
+@click.option("--heads-from", "heads_from", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Synthetic: reuse the inverted heads (and truths) of this data file, built with the same --seed "
+                   "and inversion, e.g. a 600-identity set from a 5 000-head one (repeatable).")
+@click.option("--data-only", is_flag=True, help="Build (or continue) the training data, then stop without training.")
 @click.option("--heads", type=int, default=300, help="Synthetic: rendered and inverted training heads.")
 @click.option("--pairs", type=int, default=12000, help="Synthetic: (identity, attribute) pairs with exact truth.")
 @click.option("--invert-steps", type=int, default=None,
@@ -46,8 +51,8 @@ _CTX = {"show_default": True}
               help="Start from this network's weights (fine-tuning).")
 @click.option("--no-resume", is_flag=True, help="Start over instead of continuing OUT_log/train_state.pt.")
 @click.option("--seed", type=int, default=0, help="Seeds the synthetic heads and the training pairs.")
-def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight,
-               identity_net, ftm_dir, init_from, no_resume, seed):
+def train_swap(method, network, out, photos, data_path, extra_data, heads_from, data_only, heads, pairs, invert_steps,
+               steps, batch, id_weight, identity_net, ftm_dir, init_from, no_resume, seed):
     """Train the --method swap network for --network and save it to --out (the one model format).
 
     \b
@@ -61,13 +66,13 @@ def train_swap(method, network, out, photos, data_path, extra_data, heads, pairs
     info = init_distributed("cpu")  # under torchrun: the ranks share the data building and train with DDP
     try:
         _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight,
-                    ftm_dir, init_from, no_resume, seed, identity_net)
+                    ftm_dir, init_from, no_resume, seed, identity_net, heads_from, data_only)
     finally:
         close_distributed(info)
 
 
 def _train_swap(method, network, out, photos, data_path, extra_data, heads, pairs, invert_steps, steps, batch, id_weight, ftm_dir,
-                init_from, no_resume, seed, identity_net=None):
+                init_from, no_resume, seed, identity_net=None, heads_from=(), data_only=False):
     import torch.distributed as dist
 
     from sgtcore import modelio
@@ -82,6 +87,8 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
     for name, v in (("--steps", steps), ("--batch", batch), ("--heads", heads), ("--pairs", pairs)):
         if v is not None and v < 1:
             raise click.BadParameter(f"must be positive, got {v}", param_hint=name)
+    if photos is not None and heads_from:
+        raise click.BadParameter("reuses rendered synthetic heads; a photo folder has its own", param_hint="--heads-from")
     G = load_network(network)
     D = load_network(network, "discriminator", required=False)
     data_path = data_path or out.with_name(out.name + "_data.npz")
@@ -90,7 +97,7 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
     try:
         # the networks first: a --ftm or --init-from made for another generator stops before any inversion
         base = init = None
-        if method == "blend":
+        if method == "blend" and not data_only:
             base = modelio.load(ftm_dir, expect="TransferNet", generator=G) if ftm_dir else find_network(G, "ftm")
         if init_from is not None:
             init = modelio.load(init_from, expect=("TransferNet", "BlendNet", "InjectNet"), generator=G)
@@ -105,11 +112,16 @@ def _train_swap(method, network, out, photos, data_path, extra_data, heads, pair
                 dist.barrier()  # rank 0 inverts the photos; the others read its file
             data = data if rank == 0 else swap_data.load(data_path, G)
         else:
-            data = swap_data.build(G, heads, pairs, data_path, seed=seed, **kw)
+            data = swap_data.build(G, heads, pairs, data_path, seed=seed, heads_from=heads_from, **kw)
         if extra_data:
             data = swap_data.merge([data, *(swap_data.load(p, G) for p in extra_data)])
     except (ValueError, CheckpointError, FileNotFoundError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
+    if data_only:
+        if rank == 0:
+            click.echo(f"training data: {data.heads} {'photos' if photos else 'heads'}"
+                       f"{'' if photos else f', {len(data.pairs)} pairs with exact truth'} -> {data_path}")
+        return
     cfg = SwapTrainConfig(method=method, seed=seed, **{k: v for k, v in
                           (("steps", steps), ("batch", batch), ("id_weight", id_weight)) if v is not None})
     net = train(G, data, cfg, out.with_name(out.name + "_log"), D=D, base=base, init=init, resume=not no_resume,

@@ -101,6 +101,44 @@ def test_build_renders_exact_truth_resumes_and_refuses_the_protocol_seed(tmp_pat
         swap_data.load(path, make_tiny_G(1))
 
 
+
+def test_build_grows_reuses_and_refuses_other_settings(tmp_path, tiny_G, monkeypatch):
+    import synthetic
+
+    inverted, rendered = [], []
+    real_invert, real_render = swap_data._invert, synthetic.render
+    monkeypatch.setattr(swap_data, "_invert", lambda *a: inverted.append(1) or real_invert(*a))
+    monkeypatch.setattr(synthetic, "render", lambda *a, **k: rendered.append(1) or real_render(*a, **k))
+    path = tmp_path / "d.npz"
+    small = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False, save_every=1, save_seconds=0)
+    assert len(inverted) == 3
+    # growing the head count inverts only the new heads; truths of (identity, attribute) pairs already rendered
+    # are reused whatever their pair number
+    rendered.clear()
+    grown = swap_data.build(tiny_G, 5, 9, path, seed=7, steps=1, progress=False)
+    assert len(inverted) == 5 and torch.equal(grown.ws[:3], small.ws)
+    new_pairs = {tuple(x) for x in grown.pairs.tolist()} - {tuple(x) for x in small.pairs.tolist()}
+    assert len(rendered) == 2 + len(new_pairs)  # two new heads, and only the new pairs' truths
+    for q, (i, j) in enumerate(grown.pairs.tolist()):
+        want = real_render(synthetic.swap_truth(swap_data.head_params(i, 7), swap_data.head_params(j, 7)), 32)
+        assert np.array_equal(grown.truth[q], want.image)
+    before = path.read_bytes()
+    # settings that would silently start over (or drop heads) are refused, and the file is kept as it was
+    for kw, match in ((dict(heads=5, steps=2), "other settings.*project_kw"), (dict(heads=5, seed=8), "other settings.*seed"),
+                      (dict(heads=3), "up to #4")):
+        with pytest.raises(ValueError, match=match):
+            swap_data.build(tiny_G, kw.pop("heads"), 9, path, **{"seed": 7, "steps": 1, "progress": False, **kw})
+    assert path.read_bytes() == before
+    # a smaller set takes its heads from the bigger one instead of inverting them again
+    sub = swap_data.build(tiny_G, 2, 4, tmp_path / "sub.npz", seed=7, steps=1, progress=False, heads_from=path)
+    assert len(inverted) == 5 and torch.equal(sub.ws, grown.ws[:2]) and sub.pairs.max() <= 1
+    assert torch.equal(swap_data.load(tmp_path / "sub.npz").ws, sub.ws)  # and holds them itself
+    swap_data._folder_data({0: (small.images[0], small.ws[0], {k: v[0] for k, v in small.noise.items()}, small.masks[0],
+                                small.landmarks[0])}, ["a.png"], 32, {"generator": None}).save(tmp_path / "photos.npz")
+    with pytest.raises(ValueError, match="photo-folder data"):
+        swap_data.build(tiny_G, 2, 4, None, seed=7, steps=1, progress=False, heads_from=tmp_path / "photos.npz")
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     G = make_tiny_G(0)
@@ -175,6 +213,29 @@ def test_photo_folder_path_trains_without_truth(tmp_path, tiny_G):
     empty.mkdir()
     with pytest.raises(ValueError, match="no images"):
         swap_data.from_folder(tiny_G, empty)
+
+
+def test_cli_data_only_heads_from_and_a_refused_resume(tmp_path, tiny_G):
+    from demos.cli import main as sgt
+
+    G_dir = tmp_path / "G"
+    modelio.save(tiny_G, G_dir)
+    runner = CliRunner()
+    base = ["train-swap", "--method", "blend", "--network", str(G_dir), "--invert-steps", "1", "--seed", "5"]
+    res = runner.invoke(sgt, base + ["--out", str(tmp_path / "big"), "--heads", "4", "--pairs", "6", "--data-only"])
+    assert res.exit_code == 0 and "4 heads, 6 pairs" in res.output, res.output
+    assert not (tmp_path / "big").exists()  # nothing trained (blend did not even look for an ftm network)
+    res = runner.invoke(sgt, base + ["--out", str(tmp_path / "small"), "--heads", "2", "--pairs", "3", "--data-only",
+                                     "--heads-from", str(tmp_path / "big_data.npz")])
+    assert res.exit_code == 0, res.output
+    small, big = swap_data.load(tmp_path / "small_data.npz"), swap_data.load(tmp_path / "big_data.npz")
+    assert torch.equal(small.ws, big.ws[:2])
+    res = runner.invoke(sgt, base + ["--out", str(tmp_path / "big"), "--heads", "4", "--pairs", "6", "--data-only",
+                                     "--invert-steps", "2"])
+    assert res.exit_code == 1 and "other settings" in res.output and "Traceback" not in res.output, res.output
+    res = runner.invoke(sgt, base + ["--out", str(tmp_path / "p"), "--photos", str(tmp_path), "--heads-from",
+                                     str(tmp_path / "big_data.npz")])
+    assert res.exit_code == 2 and "--heads-from" in res.output, res.output
 
 
 def test_registry_cli_and_errors(tmp_path, tiny_G):
@@ -302,7 +363,7 @@ def _ddp_build(outdir):
     return _Holder(d.ws, torch.from_numpy(d.truth), torch.from_numpy(d.pairs))
 
 
-def test_two_ranks_share_the_data_building(tmp_path):
+def test_two_ranks_share_the_data_building(tmp_path, monkeypatch):
     a, b = run_two_ranks(_ddp_build, tmp_path)
     assert torch.equal(a, b)  # both ranks end with the merged set
     parts = [swap_data.load(tmp_path / f"shared.npz.rank{r}") for r in range(2)]
@@ -312,3 +373,10 @@ def test_two_ranks_share_the_data_building(tmp_path):
     single = swap_data.build(make_tiny_G(0), 5, 7, tmp_path / "single.npz", seed=9, steps=1, progress=False)
     assert np.array_equal(merged.truth, single.truth) and np.array_equal(merged.pairs, single.pairs)
     torch.testing.assert_close(merged.ws, single.ws, rtol=1e-4, atol=1e-4)  # thread counts differ
+    # one process continues what two ranks saved (the merged file gone): nothing is inverted again
+    (tmp_path / "shared.npz").unlink()
+    calls = []
+    real = swap_data._invert
+    monkeypatch.setattr(swap_data, "_invert", lambda *a: calls.append(1) or real(*a))
+    again = swap_data.build(make_tiny_G(0), 5, 7, tmp_path / "shared.npz", seed=9, steps=1, progress=False)
+    assert calls == [] and torch.equal(again.ws, merged.ws) and np.array_equal(again.truth, merged.truth)
