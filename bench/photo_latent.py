@@ -1,6 +1,6 @@
 """Photo -> editable latent, timed stage by stage on this machine: load + FFHQ alignment (dlib), the
-encoder's guess, and `inversion.project` with the library defaults (`--with-d`: given the discriminator,
-as `sgt project` and the demo give it, which selects the D-feature loss); the issue's targets are <= 1 s
+encoder's guess, and `inversion.project` with the library defaults (for a shipped model they find its
+discriminator and use the D-feature loss; `--no-d`: the pixel loss a generator without one gets); the issue's targets are <= 1 s
 to a latent and <= 3 s for the default inversion (2-core CPU).
 
     python bench/photo_latent.py --network synthheads --threads 2 --reps 5 --json runs/bench_photo_latent.json
@@ -39,7 +39,7 @@ def photo_array(path: str | None) -> np.ndarray:
     return np.asarray(data.astronaut())
 
 
-def one_run(G, photo: np.ndarray, steps: int | None, D=None) -> dict[str, float]:
+def one_run(G, photo: np.ndarray, steps: int | None, no_d: bool = False) -> dict[str, float]:
     """Seconds for align, encoder, and the default projection (from the aligned face) of one photo."""
     import inversion
     from inversion.projection import prepare_target
@@ -53,7 +53,7 @@ def one_run(G, photo: np.ndarray, steps: int | None, D=None) -> dict[str, float]
         ws = encoder(target)
     t2 = time.perf_counter()
     kw = {} if steps is None else {"steps": steps}
-    r = inversion.project(G, target, progress=False, D=D, **kw)
+    r = inversion.project(G, target, progress=False, **kw, **({"loss": "l2+msssim"} if no_d else {}))
     t3 = time.perf_counter()
     assert torch.isfinite(ws).all() and torch.isfinite(r.ws).all()
     return {"align_s": t1 - t0, "encoder_s": t2 - t1, "photo_to_latent_s": t2 - t0, "project_s": t3 - t2,
@@ -67,15 +67,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=None, help="projection steps (default: the library's)")
-    p.add_argument("--with-d", action="store_true",
-                   help="pass the network's discriminator, as `sgt project` and the demo do (D-feature loss)")
+    p.add_argument("--no-d", action="store_true",
+                   help="the pixel loss (l2+msssim) of a generator without a discriminator, instead of the default's "
+                        "D-feature loss")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     G = stylegan.load(args.network).eval().requires_grad_(False)
     photo = photo_array(args.photo)
-    D = stylegan.load_discriminator(args.network).eval().requires_grad_(False) if args.with_d else None
-    runs = [one_run(G, photo, args.steps, D) for _ in range(args.reps + 1)]
+    runs = [one_run(G, photo, args.steps, args.no_d) for _ in range(args.reps + 1)]
     keys = ("align_s", "encoder_s", "photo_to_latent_s", "project_s", "photo_to_default_s")
     out = {"network": args.network, "cpu": cpu_description(), "threads": args.threads, "reps": args.reps,
            "settings": runs[-1]["settings"], "warm_up": {k: runs[0][k] for k in keys},

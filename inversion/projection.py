@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from stylegan import Discriminator, Generator
+from stylegan import Discriminator, Generator, find_discriminator
 from stylegan.images import from_uint8, to_uint8
 from stylegan.utils import assert_shape
 
 from .identity_term import resolve_identity
 from .image_io import ImageLike, describe, load_image
-from .losses import ReconstructionLoss, make_loss, psnr
+from .losses import ReconstructionLoss, find_vgg_weights, make_loss, psnr
 
 if TYPE_CHECKING:  # encoder.py is imported lazily (only when a start needs it)
     from .encoder import Encoder
@@ -237,6 +237,14 @@ def preset_fingerprint(preset: str = "auto") -> str:
     return hashlib.sha1(json.dumps(PRESETS[preset], sort_keys=True).encode()).hexdigest()[:12]
 
 
+def default_signature(G: Generator, preset: str = "auto") -> str:
+    """What `project(G, target)` with `preset` inverts with: the preset's settings and the loss 'auto' becomes for
+    G ('lpips', 'dfeat' with the discriminator found beside G, or 'pixels'). Caches and training data made with
+    the library default (the swap and video protocols, swap training data) key on it."""
+    kind = "lpips" if find_vgg_weights(None) is not None else "dfeat" if find_discriminator(G) is not None else "pixels"
+    return f"{preset_fingerprint(preset)}/{kind}"
+
+
 @dataclass
 class ProjectionSettings:
     """The settings a projection ran with, after the preset filled in what was not given.
@@ -391,7 +399,9 @@ def project(
         optimize_noise: optimise the per-layer noise maps; default: when G's noise strengths are not all 0.
         candidates: with a w_avg start, start from the best of w_avg and this many mapped samples.
         loss: 'auto' | 'lpips' | 'dfeat+l2+msssim' | 'l2+msssim' | 'l2', or a `ReconstructionLoss`.
-        D: discriminator for the D-feature fallback loss.
+        D: discriminator for the D-feature fallback loss; with loss 'auto', the one saved beside G when G is a
+            registered model of ours (`stylegan.find_discriminator`, as the encoder is found), so every caller of
+            the default (`sgt project`, `swap()`, the data builders, the protocols) inverts alike.
         lpips_weights: local torchvision VGG16 weights for LPIPS.
         encoder: an `inversion.encoder.Encoder` to start from (instead of the registered one).
         identity: the identity term's network (`inversion.identity_term`): 'auto' (preset 'auto': the
@@ -424,6 +434,8 @@ def project(
     init_arg = init if isinstance(init, torch.Tensor) else settings.init
     device = G.w_avg.device
     target_t = prepare_target(target, G.img_resolution).to(device)
+    if D is None and isinstance(loss, str) and loss == "auto" and find_vgg_weights(lpips_weights) is None:
+        D = find_discriminator(G)
     loss_fn = loss if isinstance(loss, ReconstructionLoss) else make_loss(loss, D=D, lpips_weights=lpips_weights)
     loss_fn = loss_fn.to(device)
     gen = torch.Generator(device="cpu").manual_seed(seed)

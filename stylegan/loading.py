@@ -166,4 +166,31 @@ def load_discriminator(source: str | Path, device: str | torch.device = "cpu") -
     return _load(source, "D", device)
 
 
-__all__ = ["load", "load_discriminator", "register", "registered_names"]
+#: (generator folder, its config's mtime) -> the generator's fingerprint (loading G once per process per folder)
+_FINGERPRINTS: dict[tuple[str, float], str] = {}
+
+
+def find_discriminator(G: Generator) -> Discriminator | None:
+    """The discriminator saved beside a registered generator of our format that is `G` (same
+    `stylegan.fingerprint`), freshly loaded on G's device; None when there is none. This is how
+    `inversion.project` finds the D-feature loss's network for the shipped models, as it finds their encoder.
+    Only our model folders with a `discriminator/` beside G are looked at (no foreign file is opened)."""
+    from stylegan.fingerprints import fingerprint
+
+    want = fingerprint(G)
+    for name in registry.names("generator"):
+        try:
+            path = registry.find("generator", name)
+        except (KeyError, FileNotFoundError, ValueError):
+            continue
+        if not ((path / DISCRIMINATOR_SUBDIR).is_dir() and (path / "config.json").is_file()):
+            continue
+        key = (str(path), (path / "config.json").stat().st_mtime)
+        if key not in _FINGERPRINTS:
+            _FINGERPRINTS[key] = fingerprint(load_pretrained(path, "cpu"))
+        if _FINGERPRINTS[key] == want:
+            return load_pretrained(path / DISCRIMINATOR_SUBDIR, G.w_avg.device).eval()
+    return None
+
+
+__all__ = ["load", "load_discriminator", "find_discriminator", "register", "registered_names"]

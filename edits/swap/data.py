@@ -137,7 +137,7 @@ def _invert(G: Any, image: np.ndarray, project_kw: dict) -> tuple[torch.Tensor, 
 
 #: What must match for a saved head to be reused: the same head inverted the same way (the head and pair
 #: counts may differ: a set can grow, and a smaller set can take its heads from a bigger one).
-_HEAD_KEYS = ("generator", "seed", "resolution", "project_kw")
+_HEAD_KEYS = ("generator", "seed", "resolution", "project_kw", "inversion")
 
 
 def _saved_parts(path: str | os.PathLike) -> list[Path]:
@@ -237,6 +237,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     """
     import torch.distributed as dist
 
+    from inversion.projection import default_signature
     from stylegan import fingerprint
     from stylegan.train import rank_file, rank_world
     from synthetic import render, swap_truth
@@ -249,7 +250,8 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
         raise ValueError(f"need at least 2 heads and 1 pair, got heads={heads}, pairs={pairs}")
     res, fp = int(G.img_resolution), fingerprint(G)
     meta = {"generator": fp, "seed": int(seed), "heads": int(heads), "pairs": int(pairs), "resolution": res,
-            "project_kw": {k: v for k, v in project_kw.items() if isinstance(v, (int, float, str, bool, type(None)))}}
+            "project_kw": {k: v for k, v in project_kw.items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "inversion": default_signature(G)}
     rank, world = rank_world()
     ij = pair_indices(heads, pairs, seed)
     keys = [tuple(x) for x in ij.tolist()]

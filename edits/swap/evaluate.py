@@ -168,9 +168,9 @@ def prepare(G: Any, n_ids: int = 100, n_att: int = 10, seed: int = PROTOCOL_SEED
     if n_ids < 2 or n_att < 1:
         raise ValueError(f"need at least 2 identities and 1 attribute head, got {n_ids} x {n_att}")
     res = int(G.img_resolution)
-    from inversion.projection import preset_fingerprint
+    from inversion.projection import default_signature
 
-    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=preset_fingerprint(),
+    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=default_signature(G),
                 invert_steps=invert_steps, resolution=res, n_ids=int(n_ids), n_att=int(n_att))
     if cache is not None and Path(cache).is_file():
         d = load_cache(cache)

@@ -77,19 +77,19 @@ def prepare_video(G: Any, sequences: int = 3, frames: int = 60, distractors: int
 
     Args:
         cache: an .npz reused when it was made with the same settings and the same library-default inversion
-            (`inversion.projection.preset_fingerprint`), else (re)written.
+            (`inversion.projection.default_signature`), else (re)written.
 
     Raises:
         ValueError: fewer than 1 sequence or 2 frames.
     """
     import stylegan
-    from inversion.projection import preset_fingerprint
+    from inversion.projection import default_signature
     from synthetic import render, swap_truth
 
     if sequences < 1 or frames < 2:
         raise ValueError(f"need at least 1 sequence of 2 frames, got {sequences} of {frames}")
     res = int(G.img_resolution)
-    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=preset_fingerprint(),
+    want = dict(version=CACHE_VERSION, seed=int(seed), generator=stylegan.fingerprint(G), preset=default_signature(G),
                 invert_steps=invert_steps, resolution=res, sequences=int(sequences), frames=int(frames),
                 distractors=int(distractors))
     if cache is not None and Path(cache).is_file():
