@@ -4,7 +4,9 @@ blaming an edit method this measures, by the oracle, for each attribute:
 1. **spread**: the oracle's readings over G's own samples (truncation 1) beside its readings over renders of the
    distribution G was trained on (`synthetic.sample_params`): mean, std, 90th percentile, and the share of
    images where the attribute is clearly on (≥ 0.3 for expressions, |x| ≥ 10° for angles);
-2. **inversion reach**: `--heads` rendered heads set to both ends of the attribute's span (`Attribute.span`, all
+2. **linear in W**: R² of a ridge regression from G's w to the oracle's reading (fit on 3/4 of the samples,
+   scored on the rest): what a linear direction (InterFaceGAN's assumption) can explain;
+3. **inversion reach**: `--heads` rendered heads set to both ends of the attribute's span (`Attribute.span`, all
    else kept), each inverted with the library default (as the DGE data builder's refined codes and `swap()`
    do); reach = mean change read on the reconstructions / mean change read on the truth renders (1: the
    inversion reproduces the change; ~0: G's W+ cannot show it).
@@ -82,7 +84,8 @@ def main() -> None:
     print(f"CPU: {cpu_description()}, {args.threads} torch thread(s); {args.network} ({res} px)", flush=True)
     with torch.no_grad():
         z = torch.from_numpy(np.random.RandomState(SEED).randn(args.samples, G.z_dim)).float()
-        imgs = torch.cat([G(z[k:k + 32], None, truncation_psi=1.0, noise_mode="const") for k in range(0, len(z), 32)])
+        w = G.mapping(z, None)[:, 0]
+        imgs = torch.cat([G.synthesis(G.mapping(z[k:k + 32], None), noise_mode="const") for k in range(0, len(z), 32)])
     g_read = _read(oracle, imgs)
     heads = [sample_params(np.random.default_rng([SEED, k])) for k in range(args.renders)]
     r_read = _read(oracle, torch.cat([from_uint8(render(h, res).image) for h in heads]))
@@ -96,6 +99,16 @@ def main() -> None:
         fr, fg = rows[a.name]["renders"], rows[a.name]["samples"]
         print(f"{a.name:16} {fr['mean']:7.3f} {fr['std']:6.3f} {fr['p90']:6.3f} {fr['on']:6.1%}"
               f"    {fg['mean']:7.3f} {fg['std']:6.3f} {fg['p90']:6.3f} {fg['on']:6.1%}", flush=True)
+    print("\nlinear in W: ridge regression w -> oracle reading, R² on held-out samples")
+    fit = len(w) * 3 // 4
+    x = torch.cat([w, torch.ones(len(w), 1)], 1).double()
+    for a in attrs:
+        y = torch.from_numpy(np.mean([g_read[p] for p in a.params], 0)).double()
+        coef = torch.linalg.solve(x[:fit].T @ x[:fit] + 1e-3 * torch.eye(x.shape[1], dtype=x.dtype), x[:fit].T @ y[:fit])
+        resid = y[fit:] - x[fit:] @ coef
+        r2 = float(1 - resid.pow(2).mean() / y[fit:].var(unbiased=False))
+        rows[a.name]["linear_r2"] = r2
+        print(f"{a.name:16} R² {r2:6.3f}", flush=True)
     if args.heads:
         print("\ninversion reach: heads rendered at both ends of the span, inverted with the library default")
         print(f"{'attribute':16} {'span':>14} {'truth change':>13} {'inverted change':>16} {'reach':>6}")
