@@ -6,7 +6,12 @@ blaming an edit method this measures, by the oracle, for each attribute:
    images where the attribute is clearly on (≥ 0.3 for expressions, |x| ≥ 10° for angles);
 2. **linear in W**: R² of a ridge regression from G's w to the oracle's reading (fit on 3/4 of the samples,
    scored on the rest): what a linear direction (InterFaceGAN's assumption) can explain;
-3. **inversion reach**: `--heads` rendered heads set to both ends of the attribute's span (`Attribute.span`, all
+   and of a two-layer MLP (a nonlinear function of w; 3 000 Adam steps on the same split);
+3. **noise**: correlation of the readings of the same latents under two draws of the noise inputs (1: the
+   attribute is a property of w, not of the noise);
+4. **smoothness in W**: each sample's w moved by a random step of 0.1 × the spread of w (one step for every
+   ws row); the mean change of the reading over the population's std (small: a path in W can steer it);
+5. **inversion reach**: `--heads` rendered heads set to both ends of the attribute's span (`Attribute.span`, all
    else kept), each inverted with the library default (as the DGE data builder's refined codes and `swap()`
    do); reach = mean change read on the reconstructions / mean change read on the truth renders (1: the
    inversion reproduces the change; ~0: G's W+ cannot show it).
@@ -81,7 +86,7 @@ def main() -> None:
     oracle = oracle_mod.load()
     res = int(G.img_resolution)
     t0 = time.time()
-    print(f"CPU: {cpu_description()}, {args.threads} torch thread(s); {args.network} ({res} px)", flush=True)
+    print(f"CPU: {cpu_description()}; {args.network} ({res} px)", flush=True)
     with torch.no_grad():
         z = torch.from_numpy(np.random.RandomState(SEED).randn(args.samples, G.z_dim)).float()
         w = G.mapping(z, None)[:, 0]
@@ -109,6 +114,47 @@ def main() -> None:
         r2 = float(1 - resid.pow(2).mean() / y[fit:].var(unbiased=False))
         rows[a.name]["linear_r2"] = r2
         print(f"{a.name:16} R² {r2:6.3f}", flush=True)
+    torch.manual_seed(SEED)
+    mlp = torch.nn.Sequential(torch.nn.Linear(G.w_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                              torch.nn.ReLU(), torch.nn.Linear(256, len(attrs)))
+    xs = ((w - w[:fit].mean(0)) / w[:fit].std(0)).float()
+    ys = torch.from_numpy(np.stack([np.mean([g_read[p] for p in a.params], 0) for a in attrs], 1)).float()
+    ys = (ys - ys[:fit].mean(0)) / ys[:fit].std(0)
+    opt = torch.optim.Adam(mlp.parameters(), 1e-3, weight_decay=1e-4)
+    for _ in range(3000):
+        b = torch.randint(0, fit, (128,))
+        loss = (mlp(xs[b]) - ys[b]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        r2_mlp = 1 - (mlp(xs[fit:]) - ys[fit:]).pow(2).mean(0) / ys[fit:].var(0, unbiased=False)
+    print("\nMLP in W: R² on held-out samples; noise: correlation of the readings under two noise draws")
+    reads = []
+    for k in (1, 2):
+        torch.manual_seed(SEED + k)
+        with torch.no_grad():
+            reads.append(_read(oracle, torch.cat([G.synthesis(G.mapping(z[i:i + 32], None), noise_mode="random")
+                                                  for i in range(0, len(z), 32)])))
+    for n, a in enumerate(attrs):
+        pair = [np.mean([r[p] for p in a.params], 0) for r in reads]
+        rows[a.name]["mlp_r2"] = float(r2_mlp[n])
+        rows[a.name]["noise_correlation"] = float(np.corrcoef(*pair)[0, 1])
+        print(f"{a.name:16} MLP R² {rows[a.name]['mlp_r2']:6.3f}   noise corr {rows[a.name]['noise_correlation']:6.3f}")
+    print("\nsmoothness in W: |change of the reading| / population std after a random step of 0.1 x w's spread")
+    gen = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        ws = G.mapping(z, None)
+        step = torch.randn(len(ws), 1, ws.shape[2], generator=gen)
+        step = step / step.norm(dim=2, keepdim=True) * 0.1 * float(ws[:, 0].std(0).norm())
+        moved = torch.cat([G.synthesis(ws[k:k + 32] + step[k:k + 32], noise_mode="const")
+                           for k in range(0, len(ws), 32)])
+    m_read = _read(oracle, moved)
+    for a in attrs:
+        before = np.mean([g_read[p] for p in a.params], 0)
+        after = np.mean([m_read[p] for p in a.params], 0)
+        rows[a.name]["step_change"] = float(np.abs(after - before).mean() / before.std())
+        print(f"{a.name:16} {rows[a.name]['step_change']:6.3f}", flush=True)
     if args.heads:
         print("\ninversion reach: heads rendered at both ends of the span, inverted with the library default")
         print(f"{'attribute':16} {'span':>14} {'truth change':>13} {'inverted change':>16} {'reach':>6}")
