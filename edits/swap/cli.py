@@ -25,8 +25,11 @@ def _splits(spec: str, num_ws: int) -> list[int]:
 @click.option("--ids", "n_ids", default=100, type=click.IntRange(min=2), help="N held-out identity heads.")
 @click.option("--attributes", "n_att", default=10, type=click.IntRange(min=1), help="M held-out attribute heads.")
 @click.option("--seed", default=None, type=int, help="Protocol seed [default: edits.swap.evaluate.PROTOCOL_SEED].")
-@click.option("--method", "methods", multiple=True, default=("lcr",), type=click.Choice(["lcr", "ftm", "blend"]),
-              help="Methods to measure (repeatable).")
+@click.option("--validation", is_flag=True,
+              help="The validation split instead (edits.swap.evaluate.VALIDATION_SEED), read by the oracle alone: "
+                   "where training losses and weights are chosen (the protocol and the judge stay for the result).")
+@click.option("--method", "methods", multiple=True, default=("lcr",),
+              type=click.Choice(["lcr", "ftm", "blend", "inject"]), help="Methods to measure (repeatable).")
 @click.option("--splits", default="default", help="LCR: 'default' (the library's), 'all' (sweep 0..num_ws) or a "
                                                    "list such as 2,4,6-8.")
 @click.option("--invert-steps", "--steps", "invert_steps", default=None, type=click.IntRange(min=0),
@@ -45,7 +48,8 @@ def _splits(spec: str, num_ws: int) -> list[int]:
 @click.option("--identity-net", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Real-photo protocol: ArcFace's model_ir_se50.pth as a second identity judge beside dlib "
                    "(column 'ArcFace').")
-def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: tuple[str, ...], splits: str,
+def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, validation: bool, methods: tuple[str, ...],
+              splits: str,
               invert_steps: int | None, real_identities: Path | None, real_attributes: Path | None,
               cache: Path | None, swap_nets: tuple[Path, ...], out_json: Path | None,
               identity_net: Path | None) -> None:
@@ -55,6 +59,7 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
     \b
     Example:
       sgt eval-swap --network synthheads --ids 100 --attributes 10 --splits all --cache runs/swap_cache.npz
+      sgt eval-swap --network synthheads128 --validation --method ftm --swap-net runs/ftm_a --cache runs/val.npz
       sgt eval-swap --real-identities ids/ --real-attributes atts/ --network ffhq --steps 200 --out real.json
     """
     from stylegan.cli_network import load_network
@@ -70,6 +75,10 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
             check_method(m)
         except ValueError as exc:
             raise click.ClickException(" ".join(str(exc).split())) from None
+    if validation and seed is not None:
+        raise click.UsageError("--validation has its own seed (edits.swap.evaluate.VALIDATION_SEED); drop --seed")
+    if validation and real_identities is not None:
+        raise click.UsageError("--validation is a synthetic split; the real-photo protocol has no validation seed")
     G = load_network(network)
     _register_nets(swap_nets, G)
     for m in methods:
@@ -80,8 +89,11 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
         return _eval_real(G, network, real_identities, real_attributes, methods, splits, invert_steps, out_json,
                           identity_net)
     split_list = [default_split(G.num_ws)] if splits == "default" else _splits(splits, G.num_ws)
-    oracle, judge = oracle_mod.load(), judge_mod.load()  # every identity figure by both (the judge trains nothing)
-    data = ev.prepare(G, n_ids, n_att, ev.PROTOCOL_SEED if seed is None else seed, invert_steps, cache)
+    # every identity figure by both (the judge trains nothing), except on the validation split, where choices
+    # are made: what chooses must not be the judge
+    oracle, judge = oracle_mod.load(), None if validation else judge_mod.load()
+    seed = ev.VALIDATION_SEED if validation else ev.PROTOCOL_SEED if seed is None else seed
+    data = ev.prepare(G, n_ids, n_att, seed, invert_steps, cache)
     ceil = ev.ceiling(G, data, oracle, judge)
     rows = ev.sweep_lcr(G, data, split_list, oracle, judge=judge) if "lcr" in methods else []
     from .api import Swapper
@@ -92,17 +104,18 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
               "lcr": rows, "default_split": default_split(G.num_ws), "trained": trained}
     if len(rows) > 1:
         result["chosen_split"] = ev.choose_split(rows)
-    click.echo(f"{n_ids} identities x {n_att} attribute heads at {G.img_resolution} px, inversion "
+    click.echo(("VALIDATION split (oracle only): " if validation else "") +
+               f"{n_ids} identities x {n_att} attribute heads at {G.img_resolution} px, inversion "
                f"{'library default' if invert_steps is None else f'{invert_steps} steps'} "
                f"({data.meta.get('invert_s_per_head', float('nan')):.2f} s/head)")
-    click.echo(f"ceiling: ID top-1 on truth renders {ceil['id_top1']:.3f} (judge {ceil['judge_id_top1']:.3f}); "
-               f"reconstruction alone: ID top-1 {ceil['recon_id_top1']:.3f} (judge {ceil['judge_recon_id_top1']:.3f}), "
+    click.echo(f"ceiling: ID top-1 on truth renders {ceil['id_top1']:.3f} (judge {_fmt(ceil, 'judge_id_top1')}); "
+               f"reconstruction alone: ID top-1 {ceil['recon_id_top1']:.3f} (judge {_fmt(ceil, 'judge_recon_id_top1')}), "
                f"pose {ceil['recon_pose_error']:.2f} deg, expression {ceil['recon_expression_error']:.3f}, "
                f"PSNR {ceil['recon_psnr']:.2f} dB")
     click.echo(f"method  split  ID top-1  judge  pose err (deg)  expr err  success@{ev.POSE_TOLERANCE:g}deg  PSNR (dB)"
                "  SSIM   ms/swap")
     for r in [{"method": "lcr", **r} for r in rows] + [{"split": "-", **r} for r in trained]:
-        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {r['judge_id_top1']:>5.3f}  "
+        click.echo(f"{r['method']:<6}  {r['split']:>5}  {r['id_top1']:>8.3f}  {_fmt(r, 'judge_id_top1'):>5}  "
                    f"{r['pose_error']:>14.2f}  {r['expression_error']:>8.3f}  {r['success']:>14.3f}  {r['psnr']:>9.2f}  "
                    f"{r['ssim']:.3f}  {r['ms_per_swap']:>7.1f}")
     if "chosen_split" in result:
@@ -112,6 +125,11 @@ def eval_swap(network: str, n_ids: int, n_att: int, seed: int | None, methods: t
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(result, indent=1))
         click.echo(f"{out_json}: results")
+
+
+def _fmt(row: dict, key: str) -> str:
+    """A judge figure, or '-' where the judge was not read (the validation split)."""
+    return f"{row[key]:.3f}" if key in row else "-"
 
 
 def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tuple[str, ...], splits: str,

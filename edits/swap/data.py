@@ -242,10 +242,11 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     from stylegan.train import rank_file, rank_world
     from synthetic import render, swap_truth
 
-    from .evaluate import PROTOCOL_SEED
+    from .evaluate import PROTOCOL_SEED, VALIDATION_SEED
 
-    if seed == PROTOCOL_SEED:
-        raise ValueError(f"seed {seed} is the held-out protocol's: training heads must never be evaluation heads")
+    if seed in (PROTOCOL_SEED, VALIDATION_SEED):
+        raise ValueError(f"seed {seed} is the held-out protocol's or the validation split's: training heads must "
+                         "never be evaluation heads")
     if heads < 2 or pairs < 1:
         raise ValueError(f"need at least 2 heads and 1 pair, got heads={heads}, pairs={pairs}")
     res, fp = int(G.img_resolution), fingerprint(G)

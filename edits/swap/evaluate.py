@@ -35,6 +35,10 @@ from synthetic.retrieval import hits, top1
 
 #: Seed of the held-out protocol; apart from every training seed (see the module docstring).
 PROTOCOL_SEED = 5_000_000
+#: Seed of the validation split (`sgt eval-swap --validation`): heads of the training distribution that no
+#: training sees and that are not the protocol's; losses and weights are chosen on it, by the oracle alone
+#: (issue 20: never on the protocol's heads, never with the judge).
+VALIDATION_SEED = 5_500_000
 #: 2: the library-default inversion changed (image-trained encoder, 50 steps, identity term): older caches
 #: hold inversions of another recipe and are inverted again
 CACHE_VERSION = 2

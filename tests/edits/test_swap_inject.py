@@ -131,7 +131,7 @@ def test_cli_trains_and_swaps_with_inject(tmp_path, tiny_data):
     data.save(tmp_path / "d.npz")
     runner = CliRunner()
     res = runner.invoke(sgt, ["train-swap", "--method", "inject", "--network", str(G_dir), "--data",
-                              str(tmp_path / "d.npz"), "--heads", "4", "--pairs", "24", "--seed", "3", "--steps", "2",
+                              str(tmp_path / "d.npz"), "--heads", "4", "--pairs", "24", "--seed", "3", "--invert-steps", "2", "--steps", "2",
                               "--batch", "4", "--out", str(tmp_path / "inj")])
     assert res.exit_code == 0, res.output
     assert modelio.read_config(tmp_path / "inj")["class_name"] == "InjectNet"
@@ -144,6 +144,9 @@ def test_cli_trains_and_swaps_with_inject(tmp_path, tiny_data):
                               "inject", "--swap-net", str(tmp_path / "inj"), "--outdir", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "swapped.png").exists() and "(inject)" in res.output
+    res = runner.invoke(sgt, ["eval-swap", "--network", str(G_dir), "--ids", "2", "--attributes", "1", "--method", "inject",
+                              "--swap-net", str(tmp_path / "inj"), "--invert-steps", "1", "--validation"])
+    assert res.exit_code == 0 and any(line.startswith("inject ") for line in res.output.splitlines()), res.output
     res = runner.invoke(sgt, ["swap", "--identity", str(a), "--attribute", str(b), "--network", str(G_dir), "--method",
                               "lcr", "--identity-net", str(a), "--outdir", str(tmp_path / "o2")])
     assert res.exit_code != 0 and "--identity-net is for --method inject" in res.output

@@ -238,6 +238,32 @@ def test_cli_data_only_heads_from_and_a_refused_resume(tmp_path, tiny_G):
     assert res.exit_code == 2 and "--heads-from" in res.output, res.output
 
 
+def test_eval_swap_validation_split_reads_the_oracle_alone(tmp_path, tiny_G, monkeypatch):
+    from demos.cli import main as sgt
+    from edits.swap import evaluate as ev
+    from synthetic import judge as judge_mod
+
+    G_dir = tmp_path / "G"
+    modelio.save(tiny_G, G_dir)
+    seeds = []
+    real_prepare = ev.prepare
+    monkeypatch.setattr(ev, "prepare", lambda G, n, m, seed, *a, **k: seeds.append(seed) or real_prepare(G, n, m, seed, *a, **k))
+    monkeypatch.setattr(judge_mod, "load", lambda *a, **k: pytest.fail("the validation split must not read the judge"))
+    runner = CliRunner()
+    base = ["eval-swap", "--network", str(G_dir), "--ids", "2", "--attributes", "1", "--invert-steps", "1"]
+    res = runner.invoke(sgt, base + ["--validation", "--out", str(tmp_path / "v.json")])
+    assert res.exit_code == 0 and "VALIDATION split (oracle only): 2 identities" in res.output, res.output
+    assert seeds == [ev.VALIDATION_SEED] and ev.VALIDATION_SEED not in (ev.PROTOCOL_SEED, 0)
+    import json
+
+    row = json.loads((tmp_path / "v.json").read_text())["lcr"][0]
+    assert "judge_id_top1" not in row and 0 <= row["id_top1"] <= 1
+    res = runner.invoke(sgt, base + ["--validation", "--seed", "3"])
+    assert res.exit_code == 2 and "--validation has its own seed" in res.output
+    with pytest.raises(ValueError, match="validation split"):
+        swap_data.build(tiny_G, 2, 2, seed=ev.VALIDATION_SEED)
+
+
 def test_registry_cli_and_errors(tmp_path, tiny_G):
     from demos.cli import main as sgt
 
