@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)  ## the Gradio demo on the default model; prints its URL (http://127.0.0.1:7860)
-	$(VENV)/bin/sgt demo --network synthheads
+	$(VENV)/bin/sgt demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -11,6 +11,7 @@ import time
 import torch
 
 import stylegan
+from sgtcore.registry import DEFAULT_GENERATOR
 
 
 def time_forward(G: torch.nn.Module, batch: int, repeats: int = 20) -> float:
@@ -28,7 +29,7 @@ def time_forward(G: torch.nn.Module, batch: int, repeats: int = 20) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--network", default=DEFAULT_GENERATOR)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

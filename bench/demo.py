@@ -54,6 +54,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sgtcore.machine import cpu_description  # noqa: E402
+from sgtcore.registry import DEFAULT_GENERATOR  # noqa: E402
 
 ROOT = _HERE.parent
 EDIT = "sefa:0"  # the slider moved; every network we ship has it
@@ -362,7 +363,7 @@ def latency(url: str, network: str, calls: int, clients: int, inverts: int, tmp:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--network", default="synthheads", help="Network the demo serves (a registered name or a path).")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Network the demo serves (a registered name or a path).")
 @click.option("--url", default=None, help="Measure this running demo instead of starting one.")
 @click.option("--calls", default=60, type=click.IntRange(5), help="Edit calls per measurement.")
 @click.option("--clients", default=4, type=click.IntRange(2), help="Concurrent clients in the second measurement.")

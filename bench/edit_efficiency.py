@@ -31,6 +31,7 @@ import torch
 import stylegan
 from edits.evaluate import bench_strengths, evaluate_edit, summarise
 from sgtcore.machine import cpu_description
+from sgtcore.registry import DEFAULT_GENERATOR
 
 KEYS = ("mean_relative_error", "slope", "identity_drift", "judge_identity_drift", "drift_per_unit", "leakage")
 
@@ -114,7 +115,7 @@ def figure(report: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--network", default=DEFAULT_GENERATOR)
     ap.add_argument("--attribute", default="yaw")
     ap.add_argument("--data", required=True, help="a DGE data file of --network (sgt train-delta writes one)")
     ap.add_argument("--counts", default="1,2,5,10,20", help="training heads per DGE run")

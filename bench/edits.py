@@ -44,6 +44,7 @@ from edits.calibration import measure
 from edits.evaluate import bench_strengths
 from edits.evaluate import evaluate_edit, mean_leakage, summarise, true_change_drift
 from sgtcore.machine import cpu_description
+from sgtcore.registry import DEFAULT_GENERATOR
 
 def best_component(G, attribute: str, catalogue: dict, oracle) -> LinearEdit | None:
     """The shipped SeFa/GANSpace component that moves `attribute` most at ±2σ, calibrated to its unit."""
@@ -255,7 +256,7 @@ def figure(G, methods: dict, attribute: str, heads, path: Path, head: int | None
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--network", default=DEFAULT_GENERATOR)
     ap.add_argument("--attributes", default="yaw,pitch,smile,mouth_open,eyes_closed,light_direction")
     ap.add_argument("--num", type=int, default=100, help="held-out latents and inverted heads")
     ap.add_argument("--cache", default="runs/bench_edits_heads.pt", help="inverted heads cache")

@@ -36,6 +36,7 @@ from inversion.losses import make_loss, psnr, ssim
 from inversion.projection import project, w_stats
 from sgtcore.images import from_uint8, to_uint8
 from sgtcore.machine import cpu_description
+from sgtcore.registry import DEFAULT_GENERATOR
 
 #: name -> (project() keyword arguments, runs on every head (False: only the first --long-heads))
 METHODS: dict[str, tuple[dict, bool]] = {
@@ -116,7 +117,7 @@ def run_method(G, name: str, target: torch.Tensor, loss, seed: int, pivot=None, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--network", default="synthheads")
+    p.add_argument("--network", default=DEFAULT_GENERATOR)
     p.add_argument("--heads", type=int, default=100)
     p.add_argument("--long-heads", type=int, default=20)
     p.add_argument("--ceiling-att", type=int, default=5, help="attribute heads per identity for the ceiling")

@@ -30,6 +30,7 @@ import stylegan
 from inversion.losses import LPIPSLoss, find_vgg_weights, make_loss, psnr, ssim
 from inversion.projection import project, resolve_settings, w_stats
 from sgtcore.machine import cpu_description
+from sgtcore.registry import DEFAULT_GENERATOR
 
 
 def load_targets(G: torch.nn.Module, source: str, n: int, seed: int = 10_000) -> list[torch.Tensor]:
@@ -70,7 +71,7 @@ def methods(args: argparse.Namespace) -> dict[str, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--network", default="synthheads")
+    p.add_argument("--network", default=DEFAULT_GENERATOR)
     p.add_argument("--discriminator", default=None, help="for the D-feature loss (default: from --network)")
     p.add_argument("--targets", type=int, default=20)
     p.add_argument("--source", choices=["renders", "generated"], default="renders")

@@ -26,6 +26,7 @@ import torch
 
 import stylegan
 from sgtcore.machine import cpu_description
+from sgtcore.registry import DEFAULT_GENERATOR
 
 
 def photo_array(path: str | None) -> np.ndarray:
@@ -62,7 +63,7 @@ def one_run(G, photo: np.ndarray, steps: int | None, no_d: bool = False) -> dict
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--network", default="synthheads")
+    p.add_argument("--network", default=DEFAULT_GENERATOR)
     p.add_argument("--photo", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=5)

@@ -29,6 +29,7 @@ from edits.swap import evaluate as ev  # noqa: E402
 from edits.swap.api import METHODS, Swapper, SwapUntrainedError, swap  # noqa: E402
 from sgtcore import registry  # noqa: E402
 from sgtcore.machine import cpu_description  # noqa: E402
+from sgtcore.registry import DEFAULT_GENERATOR  # noqa: E402
 
 
 def photo_times(G, methods: list[str], pairs: int = 2) -> dict[str, float]:
@@ -117,7 +118,7 @@ def figure(G, data: ev.SwapData, methods: list[str], path: Path, ids=(0, 1, 2, 3
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--network", default=DEFAULT_GENERATOR)
     ap.add_argument("--ids", type=int, default=100)
     ap.add_argument("--attributes", type=int, default=10)
     ap.add_argument("--cache", default=None, help="protocol cache (.npz), reused when it fits")

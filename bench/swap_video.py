@@ -28,11 +28,12 @@ from edits.swap.api import METHODS, SwapUntrainedError, check_method  # noqa: E4
 from edits.swap.video import DEFAULT_SMOOTH  # noqa: E402
 from edits.swap.video_eval import choose_smooth, evaluate_video, prepare_video, video_ceiling  # noqa: E402
 from sgtcore.machine import cpu_description  # noqa: E402
+from sgtcore.registry import DEFAULT_GENERATOR  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--network", default="synthheads")
+    ap.add_argument("--network", default=DEFAULT_GENERATOR)
     ap.add_argument("--sequences", type=int, default=3)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--distractors", type=int, default=47)

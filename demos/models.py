@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 import stylegan
+from sgtcore.registry import DEFAULT_GENERATOR
 
 #: Files in `--models-dir` that `stylegan.load` reads (NVlabs pickles, rosinality files); folders
 #: holding a `config.json` are our model format.
@@ -69,7 +70,7 @@ class DemoModel:
         device: torch device.
     """
 
-    def __init__(self, network: str = "synthheads", models_dir: str | Path | None = None,
+    def __init__(self, network: str = DEFAULT_GENERATOR, models_dir: str | Path | None = None,
                  G: stylegan.Generator | None = None, device: str = "cpu"):
         self.default = Path(network).name if Path(network).exists() else network
         self.sources: dict[str, str | Path] = {self.default: network}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from sgtcore.registry import DEFAULT_GENERATOR
+
 
 def warm_aligner(photo: Path) -> None:
     """Align `photo` once, so that the first Invert does not pay for loading dlib's detector and landmark
@@ -24,7 +26,7 @@ def warm_aligner(photo: Path) -> None:
 @click.option("--host", default="127.0.0.1",
               help="Address to bind; 0.0.0.0 makes the demo reachable from your network.")
 @click.option("--port", default=7860, type=click.IntRange(1, 65535), help="Port to serve on.")
-@click.option("--network", default="synthheads", help="Default network: a registered name or a checkpoint path.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Default network: a registered name or a checkpoint path.")
 @click.option("--models-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder of further checkpoints offered in the UI (.pkl, .pt, model folders), e.g. FFHQ ones.")
 @click.option("--directions", multiple=True, metavar="PATH",

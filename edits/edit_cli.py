@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from sgtcore.registry import DEFAULT_GENERATOR
 from stylegan.latents import LATENT_SUFFIXES
 
 from .cli_io import read_latents as _read_latents
@@ -153,7 +154,7 @@ def _numbered(name: str, i: int, n: int) -> str:
 
 @click.command(context_settings={"show_default": True})
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--edit", "edit_specs", multiple=True, metavar="NAME=STRENGTH",
               help="An edit and its strength in the edit's unit, applied in the order given: a catalogue name "
                    "(dge:yaw, sefa:0), a bare attribute (yaw: edits.resolve picks dge, then interfacegan, then "

@@ -13,6 +13,7 @@ import PIL.Image
 from tqdm.auto import tqdm
 
 from sgtcore.atomic import atomic_file
+from sgtcore.registry import DEFAULT_GENERATOR
 
 from .align import AlignedFace, needs_alignment
 from .align import align as align_face
@@ -121,7 +122,7 @@ def _check_unique_stems(files, target: str, verb: str) -> None:
 
 @click.command(context_settings={"show_default": True})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes OUTDIR/NAME/{target.png, proj.png, projected_w.npz, history.json} per input.")
 @click.option("--preset", default="auto", type=click.Choice(["auto", "nvlabs"]),

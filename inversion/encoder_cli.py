@@ -11,9 +11,11 @@ from pathlib import Path
 
 import click
 
+from sgtcore.registry import DEFAULT_GENERATOR
+
 
 @click.command(context_settings={"show_default": True})
-@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Encoder folder (config.json, model.safetensors, log.jsonl).")
 @click.option("--steps", default=4000, type=click.IntRange(min=1), help="Training steps.")

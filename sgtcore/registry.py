@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGES = Path(__file__).resolve().parent.parent
+#: The shipped generator every command, the demo (`make demo`) and the benchmarks use when no network is named;
+#: the one place that says which model is the default.
+DEFAULT_GENERATOR = "synthheads"
 # package weight folders and the kind of what they hold when a config does not say
 SHIPPED_ROOTS: dict[str, str | None] = {
     "stylegan/weights": "generator",

@@ -17,6 +17,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from sgtcore.registry import DEFAULT_GENERATOR
 from stylegan.latents import LATENT_SUFFIXES
 
 from .latent import lcr
@@ -430,7 +431,7 @@ class SwapResult:
         return paste_back(self.attribute.photo, self.image, self.attribute.face, **kw)
 
 
-def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: Any = "synthheads", *,
+def swap(identity: SourceLike, attribute: SourceLike, method: str = "lcr", G: Any = DEFAULT_GENERATOR, *,
          split: int | None = None, mask: Any = None, steps: int | None = None, detector: str = "hog",
          upsample: int = 1, swap_net: Any = None, identity_net: Any = None, **project_kw: Any) -> SwapResult:
     """Put the identity of one face onto the pose, expression and lighting of another.

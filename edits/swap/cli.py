@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from sgtcore.registry import DEFAULT_GENERATOR
+
 _CTX = {"show_default": True}
 
 
@@ -21,7 +23,7 @@ def _splits(spec: str, num_ws: int) -> list[int]:
 
 
 @click.command(context_settings=_CTX)
-@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--ids", "n_ids", default=100, type=click.IntRange(min=2), help="N held-out identity heads.")
 @click.option("--attributes", "n_att", default=10, type=click.IntRange(min=1), help="M held-out attribute heads.")
 @click.option("--seed", default=None, type=int, help="Protocol seed [default: edits.swap.evaluate.PROTOCOL_SEED].")
@@ -197,7 +199,7 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
                                               "megafs-lcr (MegaFS's released networks: --swap-net FILE).")
 @click.option("--split", default=None, type=int,
               help="LCR: ws rows < split come from the attribute [default: edits.swap.latent.DEFAULT_SPLIT].")
-@click.option("--network", default="synthheads", help="Generator: registered name, .pkl, .pt or model folder.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name, .pkl, .pt or model folder.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Writes swapped.png and swapped_w.npz (and pasted.png with --paste).")
 @click.option("--paste", is_flag=True, help="Also paste the swap back into the attribute photo.")

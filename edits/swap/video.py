@@ -24,6 +24,8 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from sgtcore.registry import DEFAULT_GENERATOR
+
 from .api import Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, prepare
 
 
@@ -72,7 +74,7 @@ def check_smooth(smooth: float) -> float:
 
 
 def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], method: str = "lcr",
-                G: Any = "synthheads", *, smooth: float = DEFAULT_SMOOTH, split: int | None = None,
+                G: Any = DEFAULT_GENERATOR, *, smooth: float = DEFAULT_SMOOTH, split: int | None = None,
                 steps: int | None = None, detector: str = "hog", upsample: int = 1, progress: bool = False,
                 identity_net: Any = None, **project_kw: Any) -> list[SwapResult]:
     """Swap one identity onto every frame of a sequence, smoothing the frames' codes over time (see module doc).

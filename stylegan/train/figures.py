@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import torch
 
+from sgtcore.registry import DEFAULT_GENERATOR
 from stylegan.train.samples import save_grid
 from stylegan.utils import parse_range, seed_to_z
 
@@ -41,7 +42,7 @@ def style_mixing_grid(G: torch.nn.Module, row_seeds: list[int], col_seeds: list[
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--network", default="synthheads")
+@click.option("--network", default=DEFAULT_GENERATOR)
 @click.option("--outdir", type=click.Path(file_okay=False), default="docs")
 @click.option("--prefix", default="default_model")
 @click.option("--seeds", default="0-31", help="Sample grid seeds.")

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sgtcore.registry import DEFAULT_GENERATOR
+
 ATTRIBUTES = ("yaw", "pitch", "roll")
 
 
@@ -86,7 +88,7 @@ def evaluate(G: torch.nn.Module, oracle: torch.nn.Module, real_eval: torch.Tenso
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--network", default="synthheads", help="Generator: registered name or path.")
+@click.option("--network", default=DEFAULT_GENERATOR, help="Generator: registered name or path.")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Renders (folder or render output).")
 @click.option("--real-start", type=int, required=True, help="First held-out image index (the model trained on "
               "images before it); the floor set is taken from the images before it.")
