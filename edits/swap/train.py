@@ -226,8 +226,9 @@ def train(G: Any, data: SwapTrainData, config: SwapTrainConfig, out: str | os.Pa
         if data.synthetic:
             losses["rec"] = rec(img, target).mean()
             if config.id_weight > 0:
-                judge = identity_net.distance if identity_net is not None else oracle.identity_distance
-                losses["id"] = config.id_weight * judge(img, target).mean()
+                # the oracle's (or the user's network's) distance, never the judge's: the judge trains nothing
+                id_distance = identity_net.distance if identity_net is not None else oracle.identity_distance
+                losses["id"] = config.id_weight * id_distance(img, target).mean()
         else:
             losses.update(_photo_losses(img, target, self_swap, data.landmarks[j], rec, oracle, config, res,
                                         identity_net))
