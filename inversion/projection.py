@@ -60,15 +60,15 @@ class ProjectionResult:
     """What `project` found.
 
     Attributes:
-        ws: `[1, num_ws, w_dim]` (in W all rows are equal).
-        noise: optimised noise maps `{name: [r, r]}`, names relative to `G.synthesis`
-            (e.g. 'b8.conv0.noise_const'); empty when noise was not optimised.
+        ws: `[N, num_ws, w_dim]`, N = 1 for one target (in W all rows are equal).
+        noise: optimised noise maps `{name: [r, r]}` (`[N, r, r]` for a batch of targets), names relative
+            to `G.synthesis` (e.g. 'b8.conv0.noise_const'); empty when noise was not optimised.
         history: per-step lists 'step', 'loss', 'dist', 'identity' (the identity term, 1 - cos; 0 without
             one), 'noise_reg', 'lr', 'psnr', 'time' (seconds
             since the start, including initialisation), plus 'loss_name' (the loss actually used),
             'space', 'init'.
-        image: the final reconstruction `[1, 3, R, R]` in [-1, 1].
-        frames: uint8 `[R, R, 3]` snapshots when `frame_every > 0` (for a progress GIF).
+        image: the final reconstruction `[N, 3, R, R]` in [-1, 1].
+        frames: uint8 `[R, R, 3]` snapshots (of the first target) when `frame_every > 0` (for a progress GIF).
     """
 
     ws: torch.Tensor
@@ -91,9 +91,10 @@ def check_finite(t: torch.Tensor, name: str) -> None:
 
 
 def prepare_target(target: TargetLike, resolution: int) -> torch.Tensor:
-    """Turn a path, PIL image, uint8 array or tensor into `[1, 3, R, R]` float in [-1, 1].
+    """Turn a path, PIL image, uint8 array or tensor into `[1, 3, R, R]` float in [-1, 1] (a tensor batch
+    `[N, 3, H, W]` stays `[N, 3, R, R]`).
 
-    A tensor must be `[3, H, W]` or `[1, 3, H, W]` in [-1, 1]; arrays and files go through
+    A tensor must be `[3, H, W]` or `[N, 3, H, W]` in [-1, 1]; arrays and files go through
     `inversion.image_io.load_image` (format, size and EXIF guards). A non-square image is
     centre-cropped and any other size resized (Lanczos / antialiased bilinear), with a
     `TargetResizedWarning`: the result is only meaningful for an FFHQ-aligned face (`sgt align`).
@@ -106,8 +107,8 @@ def prepare_target(target: TargetLike, resolution: int) -> torch.Tensor:
         t = target.detach().float()
         if t.ndim == 3:
             t = t[None]
-        if t.ndim != 4 or t.shape[:2] != (1, 3):
-            raise ProjectionError(f"target tensor must be [1, 3, H, W] or [3, H, W] in [-1, 1], got {list(target.shape)}")
+        if t.ndim != 4 or t.shape[1] != 3 or t.shape[0] < 1:
+            raise ProjectionError(f"target tensor must be [N, 3, H, W] or [3, H, W] in [-1, 1], got {list(target.shape)}")
         check_finite(t, "target")
         name = "the target tensor"
     else:
@@ -181,13 +182,23 @@ def noise_regularizer(noise: dict[str, torch.Tensor]) -> torch.Tensor:
     (Karras et al. 2020, Eq. 4): keeps the optimised noise from absorbing image content."""
     reg = next(iter(noise.values())).new_zeros([])
     for v in noise.values():
-        v = v[None, None]
+        v = v.reshape(-1, 1, *v.shape[-2:])  # [r, r] or one map per image [N, r, r]: each image's sum
         while True:
-            reg = reg + (v * torch.roll(v, 1, dims=3)).mean().square() + (v * torch.roll(v, 1, dims=2)).mean().square()
+            reg = reg + ((v * torch.roll(v, 1, dims=3)).mean((1, 2, 3)).square()
+                         + (v * torch.roll(v, 1, dims=2)).mean((1, 2, 3)).square()).sum()
             if v.shape[2] <= 8:
                 break
             v = F.avg_pool2d(v, 2)
     return reg
+
+
+@torch.no_grad()
+def renormalise_noise(noise: dict[str, torch.Tensor]) -> None:
+    """In place, each map (`[r, r]`, or each image's of `[N, r, r]`) back to zero mean and unit variance after an
+    optimiser step (NVlabs' projector)."""
+    for v in noise.values():
+        v -= v.mean((-2, -1), keepdim=True)
+        v *= v.square().mean((-2, -1), keepdim=True).rsqrt()
 
 
 def lr_schedule(t: float, lr: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
@@ -334,16 +345,19 @@ def _initial_ws(G: Generator, init: str | torch.Tensor, space: Space, target: to
             ws = ws[None]
         if ws.shape[1] == 1:
             ws = ws.expand(-1, G.num_ws, -1)
-        assert_shape(ws, [1, G.num_ws, G.w_dim], "init ws")
+        if ws.shape[0] == 1:
+            ws = ws.expand(len(target), -1, -1)
+        assert_shape(ws, [len(target), G.num_ws, G.w_dim], "init ws")
         check_finite(ws, "init ws")
     elif init == "encoder":
         with torch.no_grad():
             ws = encoder(target)
         check_finite(ws, "the encoder's ws")
     elif candidates > 0:
-        ws = best_candidate(G, target, loss_fn, candidates, seed).expand(-1, G.num_ws, -1)
+        ws = torch.cat([best_candidate(G, t, loss_fn, candidates, seed) for t in target.split(1)]).expand(
+            -1, G.num_ws, -1)
     else:
-        ws = w_stats(G)[0].expand(-1, G.num_ws, -1)
+        ws = w_stats(G)[0].expand(len(target), G.num_ws, -1)
     return ws.mean(1, keepdim=True) if space == "w" else ws.clone()
 
 
@@ -381,7 +395,9 @@ def project(
     Args:
         G: generator; not modified.
         target: aligned face: tensor `[1, 3, H, W]` in [-1, 1], uint8 array `[H, W, 3]`, PIL image
-            or path (resized with a warning if not `R x R`).
+            or path (resized with a warning if not `R x R`); or a batch `[N, 3, H, W]`: N independent
+            projections in one pass (each as if projected alone; cheaper per face on a CPU), and the
+            result's ws, noise maps and image have N rows (`history` holds the sums and mean PSNR).
         space: 'w' (one w for all layers, NVlabs) or 'w+' (one w per layer). 'auto': w+.
         steps: optimisation steps (0: return the initialisation). 'auto': 50 from an encoder or a given ws,
             200 from candidates.
@@ -451,8 +467,11 @@ def project(
         if optimize_noise is None:
             optimize_noise = any(float(m.noise_strength.abs()) > 0 for m in G.synthesis.modules()
                                  if hasattr(m, "noise_strength"))
-        noise = {n: torch.randn(b.shape, generator=gen).to(device).requires_grad_(True)
-                 for n, b in noise_buffers(G).items()} if optimize_noise and steps > 0 else {}
+        # every image starts from the same draw a single projection makes ([r, r]; one map per image for a
+        # batch): the loss is a sum over images and Adam is per element, so a batch is N independent projections
+        n_img = len(target_t)
+        noise = {n: torch.randn(b.shape, generator=gen).to(device).expand(*([n_img] if n_img > 1 else []), *b.shape)
+                 .clone().requires_grad_(True) for n, b in noise_buffers(G).items()} if optimize_noise and steps > 0 else {}
         opt = torch.optim.Adam([w_opt, *noise.values()], lr=lr, betas=(0.9, 0.999))
         hist: dict[str, Any] = {k: [] for k in ("step", "loss", "dist", "identity", "noise_reg", "lr", "psnr", "time")}
         hist.update(loss_name=loss_fn.name, space=space, init=settings.init, settings=asdict(settings))
@@ -473,13 +492,10 @@ def project(
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
-            with torch.no_grad():
-                for v in noise.values():  # renormalise to zero mean, unit variance (NVlabs)
-                    v -= v.mean()
-                    v *= v.square().mean().rsqrt()
+            renormalise_noise(noise)
             for k, v in (("step", step), ("loss", total.item()), ("dist", dist.item()), ("identity", ident.item()),
                          ("noise_reg", reg.item()),
-                         ("lr", cur_lr), ("psnr", float(psnr(img.detach(), target_t))),
+                         ("lr", cur_lr), ("psnr", float(psnr(img.detach(), target_t).mean())),
                          ("time", time.perf_counter() - t0)):
                 hist[k].append(v)
             if frame_every and step % frame_every == 0:
