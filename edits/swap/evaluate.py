@@ -90,15 +90,20 @@ def _invert(G: Any, images: np.ndarray, steps: int | None, desc: str, progress: 
     import inversion
     from stylegan.images import from_uint8
 
+    from .data import INVERT_BATCH
+
     ws, noise, t0 = [], {}, time.perf_counter()
-    for img in tqdm(images, desc=desc, unit="head", disable=not progress):
-        with torch.enable_grad():  # prepare() runs under no_grad; projection optimises
-            r = inversion.project(G, from_uint8(img.copy()), steps=steps, progress=False)
-        ws.append(r.ws.detach())
-        for k, v in r.noise.items():
-            noise.setdefault(k, []).append(v.detach().reshape(v.shape[-2:]))
+    with tqdm(total=len(images), desc=desc, unit="head", disable=not progress) as bar:
+        for k in range(0, len(images), INVERT_BATCH):  # a few heads per projection, each as if alone
+            target = torch.cat([from_uint8(img.copy()) for img in images[k:k + INVERT_BATCH]])
+            with torch.enable_grad():  # prepare() runs under no_grad; projection optimises
+                r = inversion.project(G, target, steps=steps, progress=False)
+            ws.append(r.ws.detach())
+            for name, v in r.noise.items():
+                noise.setdefault(name, []).append(v.detach().reshape(-1, *v.shape[-2:]))
+            bar.update(len(target))
     sec = (time.perf_counter() - t0) / max(len(images), 1)
-    return torch.cat(ws), {k: torch.stack(v) for k, v in noise.items()}, sec
+    return torch.cat(ws), {k: torch.cat(v) for k, v in noise.items()}, sec
 
 
 def _cache_ok(meta: dict, want: dict) -> bool:

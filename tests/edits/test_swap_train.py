@@ -87,7 +87,7 @@ def test_build_renders_exact_truth_resumes_and_refuses_the_protocol_seed(tmp_pat
         swap_data.build(tiny_G, 3, 4, seed=PROTOCOL_SEED)
     calls = []
     real = swap_data._invert
-    monkeypatch.setattr(swap_data, "_invert", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(swap_data, "_invert", lambda G_, imgs, kw: calls.extend([1] * len(imgs)) or real(G_, imgs, kw))
     path = tmp_path / "d.npz"
     d = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False, save_every=1)
     assert d.heads == 3 and d.truth.shape == (5, 32, 32, 3) and len(calls) == 3
@@ -107,7 +107,8 @@ def test_build_grows_reuses_and_refuses_other_settings(tmp_path, tiny_G, monkeyp
 
     inverted, rendered = [], []
     real_invert, real_render = swap_data._invert, synthetic.render
-    monkeypatch.setattr(swap_data, "_invert", lambda *a: inverted.append(1) or real_invert(*a))
+    monkeypatch.setattr(swap_data, "_invert",
+                        lambda G_, imgs, kw: inverted.extend([1] * len(imgs)) or real_invert(G_, imgs, kw))
     monkeypatch.setattr(synthetic, "render", lambda *a, **k: rendered.append(1) or real_render(*a, **k))
     path = tmp_path / "d.npz"
     small = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False, save_every=1, save_seconds=0)
@@ -403,6 +404,6 @@ def test_two_ranks_share_the_data_building(tmp_path, monkeypatch):
     (tmp_path / "shared.npz").unlink()
     calls = []
     real = swap_data._invert
-    monkeypatch.setattr(swap_data, "_invert", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(swap_data, "_invert", lambda G_, imgs, kw: calls.extend([1] * len(imgs)) or real(G_, imgs, kw))
     again = swap_data.build(make_tiny_G(0), 5, 7, tmp_path / "shared.npz", seed=9, steps=1, progress=False)
     assert calls == [] and torch.equal(again.ws, merged.ws) and np.array_equal(again.truth, merged.truth)
