@@ -202,15 +202,17 @@ def _assemble(done: dict[int, tuple], truths: dict[int, tuple], ij: np.ndarray, 
 
 
 class _Saver:
-    """When to rewrite a part file: every `every` items, but not more often than every `seconds` (a file of
+    """When to rewrite a part file: after every `every` items, but not more often than every `seconds` (a file of
     thousands of heads takes seconds to write), and always at the end."""
 
     def __init__(self, every: int, seconds: float):
-        self.every, self.seconds, self.last = max(1, int(every)), float(seconds), time.monotonic()
+        self.every, self.seconds, self.last, self.count = max(1, int(every)), float(seconds), time.monotonic(), 0
 
-    def due(self, n: int, final: bool = False) -> bool:
-        if final or (n % self.every == 0 and time.monotonic() - self.last >= self.seconds):
-            self.last = time.monotonic()
+    def due(self, made: int, final: bool = False) -> bool:
+        """`made` more items are done (heads come a batch at a time)."""
+        self.count += made
+        if final or (self.count >= self.every and time.monotonic() - self.last >= self.seconds):
+            self.last, self.count = time.monotonic(), 0
             return True
         return False
 
@@ -285,7 +287,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
         for h, r, (ws, noise) in zip(chunk, renders, _invert(G, [r.image for r in renders], project_kw)):
             done[h] = (r.image, ws, noise, r.mask.astype(bool), r.landmarks.astype(np.float32))
         bar.update(len(chunk))
-        if part is not None and saver.due(n // INVERT_BATCH + 1, final=n + len(chunk) == len(mine)):
+        if part is not None and saver.due(len(chunk), final=n + len(chunk) == len(mine)):
             save_part()
     bar.close()
     todo = list({keys[p]: p for p in reversed(range(rank, pairs, world)) if keys[p] not in truths}.values())[::-1]
@@ -293,7 +295,7 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
         i, j = keys[p]
         r = render(swap_truth(head_params(i, seed), head_params(j, seed)), res)
         truths[keys[p]] = (r.image, r.mask.astype(bool))
-        if part is not None and saver.due(n + 1, final=n + 1 == len(todo)):
+        if part is not None and saver.due(1, final=n + 1 == len(todo)):
             save_part()
     if part is not None and not (mine or todo) and (taken or not part.exists()):
         save_part()  # nothing new was made here, but the part must hold what came from other files (the merge reads it)
