@@ -17,10 +17,10 @@ import types
 from typing import Any
 
 from .api import (MEGAFS_METHODS, METHODS, Prepared, SwapResult, Swapper, SwapUntrainedError, check_mask, check_method,
-                  find_network, prepare, swap, trained_methods)
+                  find_network, prepare, prepare_many, swap, trained_methods)
 from .latent import DEFAULT_SPLIT, check_split, default_split, lcr
 
-__all__ = ["swap", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "prepare", "check_method", "check_mask",
+__all__ = ["swap", "SwapResult", "SwapUntrainedError", "Swapper", "Prepared", "prepare", "prepare_many", "check_method", "check_mask",
            "find_network", "trained_methods", "METHODS", "MEGAFS_METHODS", "lcr",
            "DEFAULT_SPLIT", "default_split", "check_split"]
 
