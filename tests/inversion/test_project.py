@@ -373,8 +373,8 @@ def test_a_batch_of_targets_is_independent_projections(network):
     """project(G, [N, 3, R, R]) does what N single projections do: the shipped model covers the encoder start, the
     D-feature loss and the identity term; the tiny one the start from the best candidate. Not bit for bit:
     Adam's first steps move every element by about +-lr whatever its gradient's size, so the float noise of
-    a batched convolution (1e-7) grows to ~1e-3 in ws by step 4 (a 1e-6 change of the target moves a single
-    projection 40x more), hence the mean and the per-image quality are compared."""
+    a batched convolution (1e-7) grows to ~1e-3 in ws by step 4, more with more threads (a 1e-6 change of the
+    target moves a single projection 40x more), hence the mean and the per-image quality are compared."""
     import stylegan
     from conftest import make_tiny_G
 
@@ -385,12 +385,15 @@ def test_a_batch_of_targets_is_independent_projections(network):
     singles = [project(G, t, steps=4, progress=False) for t in targets.split(1)]
     assert batch.ws.shape == (3, G.num_ws, G.w_dim) and batch.image.shape == targets.shape
     one = torch.cat([r.ws for r in singles])
-    assert (batch.ws - one).abs().mean() < 1e-3 * one.abs().mean()
+    assert (batch.ws - one).abs().mean() < 1e-2 * one.abs().mean()  # measured 0.1-0.2 % (1-2 threads)
     for k, r in enumerate(singles):
         assert float(psnr(batch.image[k:k + 1], targets[k:k + 1])) == pytest.approx(
-            float(psnr(r.image, targets[k:k + 1])), abs=0.05)
+            float(psnr(r.image, targets[k:k + 1])), abs=0.3)  # measured within 0.11 dB (1-2 threads)
         for name, v in r.noise.items():
             assert batch.noise[name].shape == (3, *v.shape)
             assert (batch.noise[name][k] - v).abs().mean() < 1e-3
-    assert batch.history["dist"][0] == pytest.approx(sum(r.history["dist"][0] for r in singles), rel=1e-5)
-    assert batch.history["dist"][-1] == pytest.approx(sum(r.history["dist"][-1] for r in singles), rel=1e-3)
+    # at the start (before Adam's steps amplify float noise) each term is exactly the sum of the single ones:
+    # nothing couples the images (the D-feature loss, the identity term, the regulariser)
+    for key in ("dist", "identity", "noise_reg"):
+        assert batch.history[key][0] == pytest.approx(sum(r.history[key][0] for r in singles), rel=1e-5, abs=1e-9)
+    assert batch.history["dist"][-1] == pytest.approx(sum(r.history["dist"][-1] for r in singles), rel=1e-2)
