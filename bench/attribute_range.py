@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2000, help="G samples for the spread")
     ap.add_argument("--renders", type=int, default=400, help="renders of the training distribution")
     ap.add_argument("--heads", type=int, default=12, help="heads per attribute for the inversion reach (0: skip)")
+    ap.add_argument("--steps", type=int, default=None, help="inversion steps for the reach (default: the library's)")
+    ap.add_argument("--id-weight", type=float, default=None, help="the inversion's identity weight (default: the library's)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -161,12 +163,13 @@ def main() -> None:
         for a in attrs:
             lo, hi = a.span
             truth, recon = [], []
+            kw = {k: v for k, v in (("steps", args.steps), ("id_weight", args.id_weight)) if v is not None}
             for k in range(args.heads):
                 base = sample_params(np.random.default_rng([SEED, 100_000 + k]))
                 pair = [render(a.set(base, v), res).image for v in (lo, hi)]
                 t_img = torch.cat([from_uint8(x) for x in pair])
-                with torch.enable_grad():
-                    r_img = torch.cat([inversion.project(G, t, progress=False).image for t in t_img.split(1)])
+                with torch.enable_grad():  # both ends in one batch (each as if alone)
+                    r_img = inversion.project(G, t_img, progress=False, **kw).image
                 t_s = a.score(oracle.predict(t_img)).numpy()
                 r_s = a.score(oracle.predict(r_img.detach())).numpy()
                 truth.append(t_s[1] - t_s[0])
@@ -179,7 +182,8 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"network": args.network, "cpu": cpu_description(), "samples": args.samples,
-                                         "renders": args.renders, "attributes": rows}, indent=1))
+                                         "renders": args.renders, "steps": args.steps, "id_weight": args.id_weight,
+                                         "attributes": rows}, indent=1))
 
 
 if __name__ == "__main__":
