@@ -223,14 +223,15 @@ def test_sgt_train_delta_on_a_tiny_generator(tmp_path):
     stylegan.save_pretrained(G, tmp_path / "tiny")
     out = tmp_path / "yaw_edit"
     args = ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "smile", "--pairs", "2", "--frames", "2",
-            "--steps", "3", "--refine-steps", "1", "--no-calibrate", "--out", str(out)]
+            "--steps", "3", "--refine-steps", "1", "--refine-id-weight", "0", "--no-calibrate", "--out", str(out)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     e = edits.load(out, G)
     assert e.name == "dge:smile" and e.unit == "Δ"
-    assert (tmp_path / "yaw_edit_data.npz").is_file()
+    data = delta_data.load(tmp_path / "yaw_edit_data.npz", G)
+    assert data.settings["project_kwargs"] == {"steps": 1, "id_weight": 0.0}  # the refining projection's settings
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["metadata"]["command"].startswith("sgt train-delta")
+    assert cfg["metadata"]["command"].startswith("sgt train-delta") and "--refine-id-weight 0.0" in cfg["metadata"]["command"]
 
 
 @pytest.mark.parametrize("extra, message", [
