@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sgtcore import artefacts, registry
 from stylegan.discriminator import Discriminator
 from stylegan.formats import nvlabs, rosinality, tf_legacy
 from stylegan.formats.errors import (
-    ArchitectureMismatchError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
+    ArchitectureMismatchError, CheckpointError, CorruptCheckpointError, UnknownFormatError, UnsafeCheckpointError,
 )
 from stylegan.formats.infer import build_discriminator, build_generator
 from stylegan.formats.ours import DISCRIMINATOR_SUBDIR, load_pretrained, read_config
@@ -186,10 +187,15 @@ def find_discriminator(G: Generator) -> Discriminator | None:
         if not ((path / DISCRIMINATOR_SUBDIR).is_dir() and (path / "config.json").is_file()):
             continue
         key = (str(path), (path / "config.json").stat().st_mtime)
-        if key not in _FINGERPRINTS:
-            _FINGERPRINTS[key] = fingerprint(load_pretrained(path, "cpu"))
-        if _FINGERPRINTS[key] == want:
-            return load_pretrained(path / DISCRIMINATOR_SUBDIR, G.w_avg.device).eval()
+        try:
+            if key not in _FINGERPRINTS:
+                _FINGERPRINTS[key] = fingerprint(load_pretrained(path, "cpu"))
+            if _FINGERPRINTS[key] == want:
+                return load_pretrained(path / DISCRIMINATOR_SUBDIR, G.w_avg.device).eval()
+        except (CheckpointError, OSError, ValueError, KeyError) as exc:
+            # a damaged registered folder must not stop every inversion: that model just gets no D-feature loss
+            warnings.warn(f"{path}: skipped while looking for G's discriminator ({exc})", stacklevel=2)
+            _FINGERPRINTS[key] = ""
     return None
 
 

@@ -37,3 +37,18 @@ def test_project_default_uses_the_found_discriminator(tmp_path):
     tiny = make_tiny_G(0)
     assert project(tiny, tiny(torch.zeros(1, tiny.z_dim)), steps=1, progress=False).loss_name == "l2+msssim"
     assert default_signature(tiny).endswith("/pixels") and default_signature(tiny) != default_signature(G)
+
+
+def test_a_damaged_registered_model_is_skipped_with_a_warning(tmp_path):
+    from sgtcore import registry
+
+    bad = tmp_path / "broken"
+    (bad / "discriminator").mkdir(parents=True)
+    (bad / "config.json").write_text("{not json")
+    registry.register("generator", "broken_for_test", bad)
+    try:
+        with pytest.warns(UserWarning, match="skipped while looking for G's discriminator"):
+            assert stylegan.find_discriminator(make_tiny_G(0)) is None
+        assert stylegan.find_discriminator(stylegan.load("synthheads")) is not None  # the others still found
+    finally:
+        registry.unregister("generator", "broken_for_test")
