@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from stylegan import Discriminator, Generator, find_discriminator
+from stylegan import Discriminator, Generator, discriminator_path, find_discriminator
 from stylegan.images import from_uint8, to_uint8
 from stylegan.utils import assert_shape
 
@@ -252,7 +252,7 @@ def default_signature(G: Generator, preset: str = "auto") -> str:
     """What `project(G, target)` with `preset` inverts with: the preset's settings and the loss 'auto' becomes for
     G ('lpips', 'dfeat' with the discriminator found beside G, or 'pixels'). Caches and training data made with
     the library default (the swap and video protocols, swap training data) key on it."""
-    kind = "lpips" if find_vgg_weights(None) is not None else "dfeat" if find_discriminator(G) is not None else "pixels"
+    kind = "lpips" if find_vgg_weights(None) is not None else "dfeat" if discriminator_path(G) is not None else "pixels"
     return f"{preset_fingerprint(preset)}/{kind}"
 
 

@@ -171,11 +171,11 @@ def load_discriminator(source: str | Path, device: str | torch.device = "cpu") -
 _FINGERPRINTS: dict[tuple[str, float], str] = {}
 
 
-def find_discriminator(G: Generator) -> Discriminator | None:
-    """The discriminator saved beside a registered generator of our format that is `G` (same
-    `stylegan.fingerprint`), freshly loaded on G's device; None when there is none. This is how
-    `inversion.project` finds the D-feature loss's network for the shipped models, as it finds their encoder.
-    Only our model folders with a `discriminator/` beside G are looked at (no foreign file is opened)."""
+def discriminator_path(G: Generator) -> Path | None:
+    """Where the discriminator of `G` is saved: the `discriminator/` folder beside a registered generator of our
+    format with G's `stylegan.fingerprint`; None when there is none. Only our model folders are looked at (no
+    foreign file is opened); each registered generator is fingerprinted once per process (and again if its
+    config changes); a damaged one is skipped with a warning (it must not stop every inversion)."""
     from stylegan.fingerprints import fingerprint
 
     want = fingerprint(G)
@@ -187,16 +187,23 @@ def find_discriminator(G: Generator) -> Discriminator | None:
         if not ((path / DISCRIMINATOR_SUBDIR).is_dir() and (path / "config.json").is_file()):
             continue
         key = (str(path), (path / "config.json").stat().st_mtime)
-        try:
-            if key not in _FINGERPRINTS:
+        if key not in _FINGERPRINTS:
+            try:
                 _FINGERPRINTS[key] = fingerprint(load_pretrained(path, "cpu"))
-            if _FINGERPRINTS[key] == want:
-                return load_pretrained(path / DISCRIMINATOR_SUBDIR, G.w_avg.device).eval()
-        except (CheckpointError, OSError, ValueError, KeyError) as exc:
-            # a damaged registered folder must not stop every inversion: that model just gets no D-feature loss
-            warnings.warn(f"{path}: skipped while looking for G's discriminator ({exc})", stacklevel=2)
-            _FINGERPRINTS[key] = ""
+            except (CheckpointError, OSError, ValueError, KeyError) as exc:
+                warnings.warn(f"{path}: skipped while looking for G's discriminator ({exc})", stacklevel=2)
+                _FINGERPRINTS[key] = ""
+        if _FINGERPRINTS[key] == want:
+            return path / DISCRIMINATOR_SUBDIR
     return None
 
 
-__all__ = ["load", "load_discriminator", "find_discriminator", "register", "registered_names"]
+def find_discriminator(G: Generator) -> Discriminator | None:
+    """The discriminator saved beside `G` (`discriminator_path`), freshly loaded on G's device, or None. This is
+    how `inversion.project` finds the D-feature loss's network for the shipped models, as it finds their encoder."""
+    path = discriminator_path(G)
+    return None if path is None else load_pretrained(path, G.w_avg.device).eval()
+
+
+__all__ = ["load", "load_discriminator", "find_discriminator", "discriminator_path", "register",
+           "registered_names"]

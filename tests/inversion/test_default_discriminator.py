@@ -21,7 +21,10 @@ def test_find_discriminator_matches_by_fingerprint_only():
     assert D is not None and D.img_resolution == G.img_resolution
     assert all(torch.equal(a, b) for a, b in zip(D.state_dict().values(), ref.state_dict().values()))
     assert stylegan.find_discriminator(stylegan.load("synthheads128")).img_resolution == 128
-    assert stylegan.find_discriminator(make_tiny_G(0)) is None
+    assert stylegan.find_discriminator(make_tiny_G(0)) is None and stylegan.discriminator_path(make_tiny_G(0)) is None
+    from sgtcore import registry
+
+    assert stylegan.discriminator_path(G) == registry.find("generator", "synthheads") / "discriminator"
     changed = stylegan.load("synthheads")
     with torch.no_grad():
         changed.synthesis.b4.conv1.weight.add_(1.0)  # no longer the shipped model: not its discriminator
