@@ -164,6 +164,26 @@ def render(G: Generator, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None
     return G.synthesis(ws, noise_mode="const", noise=noise or None)
 
 
+#: (discriminator folder, its weights' mtime, device) -> the D-feature loss built on it. Kept (one entry) because
+#: a projection without D= would otherwise load the found discriminator and copy it (channels-last) on every call:
+#: milliseconds at 128 px, ~120 MB and a second per call for a 1024 px model. Sharing is safe: the loss has no
+#: state but its target-feature cache, which checks the target's identity and version before use.
+_FOUND_LOSS: dict[tuple[str, float, str], ReconstructionLoss] = {}
+
+
+def found_feature_loss(G: Generator) -> ReconstructionLoss | None:
+    """The 'auto' loss on the discriminator saved beside `G` (`stylegan.find_discriminator`), built once per
+    (folder, weights' mtime, device); None when G has no saved discriminator."""
+    path = discriminator_path(G)
+    if path is None:
+        return None
+    key = (str(path), max(f.stat().st_mtime for f in path.iterdir()), str(G.w_avg.device))
+    if key not in _FOUND_LOSS:
+        _FOUND_LOSS.clear()
+        _FOUND_LOSS[key] = make_loss("auto", D=find_discriminator(G)).to(G.w_avg.device)
+    return _FOUND_LOSS[key]
+
+
 @contextlib.contextmanager
 def frozen(*modules: torch.nn.Module | None) -> Iterator[None]:
     """Temporarily turn off `requires_grad` on every parameter (no gradients wasted on G or D)."""
@@ -450,9 +470,11 @@ def project(
     init_arg = init if isinstance(init, torch.Tensor) else settings.init
     device = G.w_avg.device
     target_t = prepare_target(target, G.img_resolution).to(device)
+    loss_fn = None
     if D is None and isinstance(loss, str) and loss == "auto" and find_vgg_weights(lpips_weights) is None:
-        D = find_discriminator(G)
-    loss_fn = loss if isinstance(loss, ReconstructionLoss) else make_loss(loss, D=D, lpips_weights=lpips_weights)
+        loss_fn = found_feature_loss(G)
+    if loss_fn is None:
+        loss_fn = loss if isinstance(loss, ReconstructionLoss) else make_loss(loss, D=D, lpips_weights=lpips_weights)
     loss_fn = loss_fn.to(device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     id_term = None

@@ -55,3 +55,33 @@ def test_a_damaged_registered_model_is_skipped_with_a_warning(tmp_path):
         assert stylegan.find_discriminator(stylegan.load("synthheads")) is not None  # the others still found
     finally:
         registry.unregister("generator", "broken_for_test")
+
+
+def test_the_found_loss_is_built_once_and_rebuilt_when_d_changes(tmp_path, monkeypatch):
+    """Projections without D= reuse one feature loss (no reload and copy of D per call), and a retrained D
+    (newer weights file) or another device is a new one."""
+    import os
+    import shutil
+
+    from inversion import projection
+    from sgtcore import registry
+
+    G = stylegan.load("synthheads")
+    loads = []
+    real = projection.find_discriminator
+    monkeypatch.setattr(projection, "find_discriminator", lambda g: loads.append(1) or real(g))
+    projection._FOUND_LOSS.clear()
+    target = G(torch.zeros(1, G.z_dim)).clamp(-1, 1)
+    a = project(G, target, steps=1, progress=False)
+    b = project(G, target, steps=1, progress=False)
+    assert len(loads) == 1 and projection.found_feature_loss(G) is projection.found_feature_loss(G)
+    assert a.loss_name == b.loss_name == "dfeat+l2+msssim" and torch.equal(a.ws, b.ws)
+    # a retrained D (newer weights file) is built anew, the unchanged one is not
+    copy = tmp_path / "discriminator"
+    shutil.copytree(registry.find("generator", "synthheads") / "discriminator", copy)
+    monkeypatch.setattr(projection, "discriminator_path", lambda g: copy)
+    first = projection.found_feature_loss(G)
+    assert len(loads) == 2 and projection.found_feature_loss(G) is first
+    weights = copy / "model.safetensors"
+    os.utime(weights, (weights.stat().st_mtime + 10,) * 2)
+    assert projection.found_feature_loss(G) is not first and len(loads) == 3
