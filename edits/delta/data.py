@@ -190,16 +190,21 @@ def build(G: Any, attribute: str, heads: int = 20, frames: int = 3, path: str | 
     done: dict[int, tuple] = {}
     settings: dict[str, Any] = {}
     if part is not None and part.exists():
-        try:
-            old = load(part, G)
-        except ValueError:
-            old = None
-        same = old is not None and old.attribute == attr.name and np.allclose(old.values, values) and \
-            old.settings.get("seed") == seed and old.settings.get("project_kwargs") == project_kwargs
-        if same:
-            for i, h in enumerate(old.settings.get("head_ids", range(old.heads))):
-                done[h] = (old.ws[i], old.psnr[i].tolist(), old.params[i])
-            settings = old.settings.get("projection", {})
+        old = load(part, G)  # another generator's or an unreadable file: refused (ValueError), not overwritten
+        here = {"attribute": attr.name, "values": [round(v, 6) for v in values], "seed": seed,
+                "project_kwargs": project_kwargs}
+        there = {"attribute": old.attribute, "values": [round(float(v), 6) for v in old.values],
+                 "seed": old.settings.get("seed"), "project_kwargs": old.settings.get("project_kwargs")}
+        diff = [k for k in here if here[k] != there[k]]
+        if diff:
+            # like the swap data builder: a file of other settings is the user's earlier work, never silently
+            # rebuilt over (it took minutes per head)
+            raise ValueError(f"{part} was built with other settings (" + ", ".join(
+                f"{k} {there[k]!r} there, {here[k]!r} here" for k in diff) + "): continue it with its own "
+                "settings, or build into another file (--data)")
+        for i, h in enumerate(old.settings.get("head_ids", range(old.heads))):
+            done[h] = (old.ws[i], old.psnr[i].tolist(), old.params[i])
+        settings = old.settings.get("projection", {})
     bar = tqdm(mine, desc=f"invert {attr.name} frames", unit="head", disable=not (progress and rank == 0))
     for h in bar:
         if h not in done:

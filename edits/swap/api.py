@@ -291,6 +291,12 @@ def _is_ws(x: Any, G: Any) -> bool:
     return isinstance(x, torch.Tensor) and x.ndim == 3 and not (x.shape[0] == 3 and x.shape[1:] == (G.img_resolution,) * 2)
 
 
+def _is_code(source: Any, G: Any) -> bool:
+    """Whether `prepare` takes `source` as it is (a `Prepared`, ws, or a latent file) rather than inverting it."""
+    return isinstance(source, Prepared) or _is_ws(source, G) or (
+        isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in LATENT_SUFFIXES)
+
+
 def prepare(source: SourceLike, G: Any, role: str = "input", *, steps: int | None = None, detector: str = "hog",
             upsample: int = 1, landmarks: bool = False, megafs: Any = None, **project_kw: Any) -> Prepared:
     """Turn a photo, aligned image, tensor, latent file or ws into a `Prepared` for G.
@@ -414,8 +420,7 @@ def prepare_many(sources: Sequence[SourceLike], G: Any, roles: Sequence[str], *,
     pending: list[tuple[int, _Staged]] = []
     for k, (source, role) in enumerate(zip(sources, roles)):
         lm = bool(landmarks[k]) if landmarks else False
-        if isinstance(source, Prepared) or _is_ws(source, G) or (
-                isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in LATENT_SUFFIXES):
+        if _is_code(source, G):
             out[k] = prepare(source, G, role, steps=steps, detector=detector, upsample=upsample, landmarks=lm)
         else:
             pending.append((k, _stage(source, G, role, detector, upsample, lm)))

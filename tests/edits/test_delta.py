@@ -202,6 +202,22 @@ def test_build_resumes_without_inverting_again(built, monkeypatch):
     assert torch.equal(again.ws, data.ws)
 
 
+def test_build_refuses_a_file_of_other_settings_and_leaves_it_untouched(built, monkeypatch):
+    """A data file is minutes of inversion per head: other settings (steps, frames, attribute, seed) or another
+    generator are refused by name, never silently rebuilt over."""
+    G, data, path = built
+    monkeypatch.setattr(delta_data, "invert_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("inverted")))
+    before = path.read_bytes()
+    for kw, what in (({"steps": 3}, "project_kwargs"), ({"frames": 3}, "values"), ({"seed": 1}, "seed")):
+        with pytest.raises(ValueError, match=f"other settings \\({what} "):
+            delta_data.build(G, "yaw", **{"heads": 2, "frames": 2, "path": path, "steps": 2, "progress": False, **kw})
+    with pytest.raises(ValueError, match="attribute 'yaw' there, 'pitch' here"):
+        delta_data.build(G, "pitch", heads=2, frames=2, path=path, steps=2, progress=False)
+    with pytest.raises(stylegan.LatentFileError, match="inverted into"):
+        delta_data.build(make_tiny_G(3), "yaw", heads=2, frames=2, path=path, steps=2, progress=False)
+    assert path.read_bytes() == before
+
+
 def test_dataset_for_another_generator_is_refused(built):
     _, _, path = built
     with pytest.raises(stylegan.LatentFileError, match="another generator|inverted into"):
