@@ -54,12 +54,8 @@ def _stats(values: np.ndarray, unit: str) -> dict:
 
 
 def _read(oracle, images: torch.Tensor, batch: int = 64) -> dict[str, np.ndarray]:
-    out: dict[str, list] = {}
     with torch.no_grad():
-        for k in range(0, len(images), batch):
-            for name, v in oracle.predict(images[k:k + batch]).items():
-                out.setdefault(name, []).append(v)
-    return {k: torch.cat(v).numpy() for k, v in out.items() if k != "identity"}
+        return {k: v.numpy() for k, v in oracle.predict(images, batch=batch).items() if k != "identity"}
 
 
 def main() -> None:

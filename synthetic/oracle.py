@@ -127,13 +127,16 @@ class Oracle(nn.Module):
         out["identity"] = F.normalize(out["identity"], dim=1)
         return out
 
-    def predict(self, images: torch.Tensor, mirror_identity: bool = True) -> dict[str, torch.Tensor]:
+    def predict(self, images: torch.Tensor, mirror_identity: bool = True,
+                batch: int | None = None) -> dict[str, torch.Tensor]:
         """Named predictions for renders ``[N, 3, H, W]`` in [-1, 1] (any resolution, FFHQ-aligned frame).
 
         Args:
             mirror_identity: embed the left-right mirror image too and average the two identity
                 embeddings (the heads are mirror-symmetric, so a mirrored render shows the same
                 identity; this costs a second forward pass and lifts retrieval, see the README).
+            batch: read at most this many images per pass (bounds memory for thousands of images;
+                the results are concatenated). None: all at once.
 
         Returns:
             ``yaw, pitch, roll`` (degrees, [N]); one entry per expression parameter ([N], 0-1);
@@ -142,6 +145,9 @@ class Oracle(nn.Module):
             ([N, n_identity], normalised). Differentiable; call under ``torch.no_grad()`` when
             only measuring.
         """
+        if batch is not None and len(images) > batch:
+            parts = [self.predict(images[i:i + batch], mirror_identity) for i in range(0, len(images), batch)]
+            return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         h, w = images.shape[-2:]
         x = preprocess(images, self.config["input_size"], self.config["crop"])
         n = len(x)

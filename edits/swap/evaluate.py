@@ -209,15 +209,12 @@ def _read(oracle: Any, images: torch.Tensor, judge: Any = None, batch: int = 256
     """Oracle pose, expression and identity of `images`, plus the judge's identity (`judge_identity`) when given."""
     from synthetic.oracle import EXPRESSION, POSE
 
-    out: dict[str, list[torch.Tensor]] = {}
-    for i in range(0, len(images), batch):
-        p = oracle.predict(images[i:i + batch])
-        out.setdefault("pose", []).append(torch.stack([p[k] for k in POSE], 1))
-        out.setdefault("expression", []).append(torch.stack([p[k] for k in EXPRESSION], 1))
-        out.setdefault("identity", []).append(p["identity"])
-        if judge is not None:
-            out.setdefault("judge_identity", []).append(judge.embed(images[i:i + batch]))
-    return {k: torch.cat(v) for k, v in out.items()}
+    p = oracle.predict(images, batch=batch)
+    out = {"pose": torch.stack([p[k] for k in POSE], 1), "expression": torch.stack([p[k] for k in EXPRESSION], 1),
+           "identity": p["identity"]}
+    if judge is not None:
+        out["judge_identity"] = judge.embed(images, batch=batch)
+    return out
 
 
 def _hits(read: dict[str, torch.Tensor], gallery: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -35,6 +35,16 @@ def test_predict_shapes_any_resolution_and_gradients(net):
         net.predict(torch.zeros(3, 64, 64))
 
 
+def test_predict_in_batches_equals_one_pass(net):
+    x = _batch([sample_params(s) for s in range(5)])
+    with torch.no_grad():
+        whole, parts = net.predict(x), net.predict(x, batch=2)
+    assert whole.keys() == parts.keys()
+    for k in whole:
+        assert parts[k].shape == whole[k].shape, k
+        torch.testing.assert_close(parts[k], whole[k], atol=2e-5, rtol=1e-4)
+
+
 def test_preprocess_crops_the_face_and_slices_128px_frames():
     x = torch.randn(2, 3, 128, 128)
     assert torch.equal(oracle.preprocess(x), x[..., 16:112, 16:112])  # no resampling at the native size
