@@ -57,9 +57,11 @@ class DeltaTrainConfig:
 #: attribute term makes the change happen, the identity term (against G's render of the source code) then keeps
 #: who the head is; the image term bought nothing, a leakage term or a 'source' identity term without the
 #: attribute term made the edit collapse (not moving at all keeps them at 0). Expressions ('0-1'): with identity
-#: 5, smile and mouth_open collapsed on v2; with the attribute term alone they collapsed as well (the encoder's
-#: codes barely change with an expression), so no v2 expression DGE ships; the attribute term alone is their
-#: default because an identity term can only add to the pull towards not moving.
+#: 5, smile and mouth_open collapsed on v2, so the attribute term alone is their default (an identity term can
+#: only add to the pull towards not moving). What an expression edit needs first is data whose codes carry the
+#: expression: the default inversion reproduces 16-36 % of a rendered expression change, 200 steps without the
+#: identity term 42-68 % (`sgt train-delta --refine-steps 200 --refine-id-weight 0`, bench/attribute_range.py);
+#: on such data v2's mouth_open trains and ships, smile and eyes_closed still cannot be calibrated (RESULTS).
 TERMS_AUTO: dict[str, dict[str, Any]] = {
     "deg": {"image_weight": 0.0, "id_weight": 5.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
     "0-1": {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
