@@ -226,7 +226,8 @@ def test_edit_sliders_of_v2_show_its_own_edits_in_units(model):
     specs = {s.name: s for s in edit_handlers.edit_sliders(model, "synthheads128")}
     assert set(specs) == set(model.edits("synthheads128")) and set(specs) != set(model.edits())
     assert specs["dge:yaw"].label == "yaw (°)" and specs["dge:yaw"].group == edit_handlers.CALIBRATED
-    assert specs["interfacegan:mouth_open"].label == "mouth_open (0-1)" and specs["interfacegan:yaw"].label == "yaw (°, interfacegan)"
+    assert specs["dge:mouth_open"].label == "mouth_open (0-1)" and specs["interfacegan:yaw"].label == "yaw (°, interfacegan)"
+    assert specs["interfacegan:mouth_open"].label == "mouth_open (0-1, interfacegan)"
 
 
 def test_edit_renders_before_and_after_through_edits_render(model):

@@ -371,7 +371,7 @@ def test_blend_with_a_user_mask_and_bad_masks(tmp_path, tiny_G):
             swap(a, b, "blend", tiny_G, mask=np.zeros((64, 64)))
         with pytest.raises(ValueError, match=r"in \[0, 1\]"):
             swap(a, b, "blend", tiny_G, mask=np.full((32, 32), 2.0))
-        with pytest.raises(ValueError, match="used by methods 'blend' and megafs-\* only"):
+        with pytest.raises(ValueError, match=r"used by methods 'blend' and megafs-\* only"):
             swap(a, b, "lcr", tiny_G, mask=half)
     finally:
         registry.unregister("swap", "test-user-mask-blend")
