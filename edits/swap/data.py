@@ -268,6 +268,10 @@ def build(G: Any, heads: int = 300, pairs: int = 12000, path: str | os.PathLike 
     truths: dict[tuple[int, int], tuple] = {}
     if path is not None:
         _reuse(_saved_parts(path), G, meta, done, truths, own=True)
+    if path is not None and len(done) == heads and all(k in truths for k in keys):
+        # a finished file (e.g. a training run starting on it under torchrun): every rank has it all; writing the
+        # rank parts and the merge again would copy gigabytes for nothing
+        return _assemble(done, {p: truths[keys[p]] for p in range(pairs)}, ij, res, meta)
     had = (len(done), len(truths))
     heads_from = [heads_from] if isinstance(heads_from, (str, os.PathLike)) else list(heads_from)
     _reuse([Path(f) for f in heads_from], G, meta, done, truths, own=False)

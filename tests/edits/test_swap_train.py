@@ -97,6 +97,15 @@ def test_build_renders_exact_truth_resumes_and_refuses_the_protocol_seed(tmp_pat
     assert np.array_equal(d.images[1], render(swap_data.head_params(1, 7), 32).image)
     again = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False)
     assert len(calls) == 3 and torch.equal(again.ws, d.ws)  # nothing inverted twice
+    # a finished file read by a torchrun rank (a training start): nothing written, no rank parts, no merge
+    import stylegan.train as st
+
+    monkeypatch.setattr(st, "rank_world", lambda: (1, 2))
+    monkeypatch.setattr(swap_data.SwapTrainData, "save", lambda *a, **k: pytest.fail("rewrote a finished file"))
+    ranked = swap_data.build(tiny_G, 3, 5, path, seed=7, steps=1, progress=False)
+    assert torch.equal(ranked.ws, d.ws) and np.array_equal(ranked.truth, d.truth)
+    assert not list(tmp_path.glob("d.npz.rank*")) and len(calls) == 3
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="made for generator"):
         swap_data.load(path, make_tiny_G(1))
 
