@@ -63,7 +63,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
     kw = {}
     for item in spec.split(";"):
         k, v = item.split(":")
-        kw[k] = v if k == "term_reference" else float(v)
+        kw[k] = v if k in ("term_reference", "decoder") else int(v) if k in ("seed", "delta_dim", "hidden") else float(v)
     return name, kw
 
 

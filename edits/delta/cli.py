@@ -53,9 +53,16 @@ _CTX = {"show_default": True}
 @click.option("--term-reference", type=click.Choice(["truth", "source"]), default=None,
               help="What the identity, leakage and attribute terms compare with: the exact render of the changed "
                    "head, or G's render of the code the change starts from (preservation). Default: the library's.")
+@click.option("--decoder", type=click.Choice(["code", "shift"]), default=None,
+              help="What the decoder reads: the code it changes and the change (code, the paper's), or the change "
+                   "alone, one change for every head (shift: for expressions whose code change is mostly the head's "
+                   "own, bench/RESULTS.md). Default: the library's (code).")
+@click.option("--lambda-same", "lambda_same", type=click.FloatRange(min=0), default=None,
+              help="Weight of the paper's 'same' term (rebuild a_j from a_i and Δ; default 1). 0: Δ only has to "
+                   "transfer to other heads, so with --decoder shift it carries the change they share.")
 def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine_steps, refine_id_weight, no_calibrate,
                 seed, image_weight=None, id_weight=None, leak_weight=None, attr_weight=None, terms=None,
-                term_reference=None):
+                term_reference=None, decoder=None, lambda_same=None):
     """Learn an edit of --attribute for --network from --pairs rendered CGI heads (Delta-GAN encoder)."""
     import torch.distributed as dist
 
@@ -85,7 +92,8 @@ def train_delta(network, attribute, pairs, frames, out, data_path, steps, refine
         raise click.ClickException(str(exc)) from None
     given = {k: v for k, v in (("steps", steps), ("image_weight", image_weight), ("id_weight", id_weight),
                                ("leak_weight", leak_weight), ("attr_weight", attr_weight), ("terms", terms),
-                               ("term_reference", term_reference)) if v is not None}
+                               ("term_reference", term_reference), ("decoder", decoder),
+                               ("lambda_same", lambda_same)) if v is not None}
     cfg = DeltaTrainConfig(seed=seed, **given)
     args = ["--network", str(network), "--attribute", attribute, "--pairs", str(pairs), "--frames", str(frames),
             "--seed", str(seed)] + (["--steps", str(steps)] if steps else []) + \

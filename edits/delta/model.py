@@ -10,6 +10,10 @@ choices (measured, see the README's Delta-GAN section):
   the same head gives Δ = 0 and the reverse change gives −Δ, priors that few samples cannot teach.
 - D is a row-wise MLP on [w_r, Δ, row embedding, a linear summary of the whole code] and is made
   exactly zero at Δ = 0: D(w, Δ) = d(w, Δ) − d(w, 0), so strength 0 leaves ws untouched bit for bit.
+- `decoder='shift'` drops the code from D's input: D(w, Δ) = d(Δ) − d(0), one change per Δ and row for every
+  head (still non-linear in Δ). Trained on pairs of other heads, the best such d is the change those heads
+  have in common; the default D can instead follow each head's own change, and on expression data whose
+  change is 94 % head-specific (v2 smile, bench/RESULTS.md) it learned an edit that moved no sample.
 
 Shapes: codes `[N, num_ws, w_dim]`, Δ `[N, delta_dim]`.
 """
@@ -19,6 +23,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+#: What D reads: the code it changes and Δ ('code', the paper's D(b_i, Δ)), or Δ alone ('shift').
+DECODERS = ("code", "shift")
 
 
 @dataclass
@@ -32,6 +39,7 @@ class DeltaConfig:
     row_embed: int = 16
     row_code: int = 32      # E's per-row output before the linear map to Δ
     context: int = 32       # D's summary of the whole code
+    decoder: str = "code"   # 'code': D reads the code it changes; 'shift': D reads Δ alone (one change for all)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,14 +62,19 @@ class DeltaNet(nn.Module):
     def __init__(self, config: DeltaConfig, w_avg: torch.Tensor | None = None, w_scale: float = 1.0):
         super().__init__()
         c = self.config = config
+        if c.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {c.decoder!r}")
         self.register_buffer("w_avg", torch.zeros(c.w_dim) if w_avg is None else w_avg.detach().float().clone())
         self.register_buffer("w_scale", torch.tensor(float(w_scale)))
         self.e_rows = nn.Parameter(torch.randn(c.num_ws, c.row_embed) * 0.1)
         self.d_rows = nn.Parameter(torch.randn(c.num_ws, c.row_embed) * 0.1)
         self.e_row = _mlp(2 * c.w_dim + c.row_embed, c.hidden, c.row_code)
         self.e_out = nn.Linear(c.num_ws * c.row_code, c.delta_dim)
-        self.d_context = nn.Linear(c.num_ws * c.w_dim, c.context)
-        self.d_row = _mlp(c.w_dim + c.delta_dim + c.row_embed + c.context, c.hidden, c.w_dim)
+        if c.decoder == "code":
+            self.d_context = nn.Linear(c.num_ws * c.w_dim, c.context)
+            self.d_row = _mlp(c.w_dim + c.delta_dim + c.row_embed + c.context, c.hidden, c.w_dim)
+        else:
+            self.d_row = _mlp(c.delta_dim + c.row_embed, c.hidden, c.w_dim)
 
     def normalise(self, ws: torch.Tensor) -> torch.Tensor:
         return (ws - self.w_avg) / self.w_scale
@@ -77,9 +90,11 @@ class DeltaNet(nn.Module):
         a, b = self.normalise(a_i), self.normalise(a_j)
         return self._e(a, b) - self._e(b, a)
 
-    def _d(self, x: torch.Tensor, ctx: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    def _d(self, x: torch.Tensor, ctx: torch.Tensor | None, delta: torch.Tensor) -> torch.Tensor:
         n, r, _ = x.shape
-        feats = [x, delta[:, None].expand(n, r, -1), self.d_rows[None].expand(n, -1, -1), ctx[:, None].expand(n, r, -1)]
+        feats = [delta[:, None].expand(n, r, -1), self.d_rows[None].expand(n, -1, -1)]
+        if ctx is not None:  # the 'code' decoder
+            feats = [x] + feats + [ctx[:, None].expand(n, r, -1)]
         return self.d_row(torch.cat(feats, dim=2))
 
     def residual(self, ws: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -87,7 +102,7 @@ class DeltaNet(nn.Module):
 
         Exactly 0 at Δ = 0."""
         x = self.normalise(ws)
-        ctx = self.d_context(x.reshape(x.shape[0], -1))
+        ctx = self.d_context(x.reshape(x.shape[0], -1)) if self.config.decoder == "code" else None
         return (self._d(x, ctx, delta) - self._d(x, ctx, torch.zeros_like(delta))) * self.w_scale
 
     def forward(self, a_i: torch.Tensor, a_j: torch.Tensor, b_i: torch.Tensor,
@@ -107,4 +122,4 @@ class DeltaNet(nn.Module):
         a_hat, b_hat = (both + res).chunk(2)
         return a_hat, b_hat
 
-__all__ = ["DeltaConfig", "DeltaNet"]
+__all__ = ["DECODERS", "DeltaConfig", "DeltaNet"]

@@ -36,6 +36,7 @@ class DeltaTrainConfig:
     lambda_transfer: float = 1.0  # λ2: transfer Δ to another head
     delta_dim: int = 8
     hidden: int = 128
+    decoder: str = "code"        # DeltaConfig.decoder: 'shift' = one change per Δ for every head
     val_heads: int = 0           # the last heads kept out of training, to measure transfer
     seed: int = 0
     log_every: int = 100
@@ -61,7 +62,8 @@ class DeltaTrainConfig:
 #: only add to the pull towards not moving). What an expression edit needs first is data whose codes carry the
 #: expression: the default inversion reproduces 16-36 % of a rendered expression change, 200 steps without the
 #: identity term 42-68 % (`sgt train-delta --refine-steps 200 --refine-id-weight 0`, bench/attribute_range.py);
-#: on such data v2's mouth_open trains and ships, smile and eyes_closed still cannot be calibrated (RESULTS).
+#: on such data v2's mouth_open trains and ships; smile and eyes_closed calibrate only with the shift decoder
+#: and the paper's loss alone (`decoder='shift'`, `terms='off'`: these terms bring the failure back; RESULTS).
 TERMS_AUTO: dict[str, dict[str, Any]] = {
     "deg": {"image_weight": 0.0, "id_weight": 5.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
     "0-1": {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
@@ -184,7 +186,8 @@ def train_delta(data: DeltaData, G: Any, cfg: DeltaTrainConfig | None = None, ou
     info = init_distributed("cpu" if G.w_avg.device.type == "cpu" else "auto")
     try:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        net = DeltaNet(DeltaConfig(G.num_ws, G.w_dim, delta_dim=cfg.delta_dim, hidden=cfg.hidden),
+        net = DeltaNet(DeltaConfig(G.num_ws, G.w_dim, delta_dim=cfg.delta_dim, hidden=cfg.hidden,
+                                   decoder=cfg.decoder),
                        G.w_avg.detach().cpu(), w_scale(G)).train()
         model = wrap_ddp(net, info)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

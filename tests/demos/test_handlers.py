@@ -228,6 +228,7 @@ def test_edit_sliders_of_v2_show_its_own_edits_in_units(model):
     assert specs["dge:yaw"].label == "yaw (°)" and specs["dge:yaw"].group == edit_handlers.CALIBRATED
     assert specs["dge:mouth_open"].label == "mouth_open (0-1)" and specs["interfacegan:yaw"].label == "yaw (°, interfacegan)"
     assert specs["interfacegan:mouth_open"].label == "mouth_open (0-1, interfacegan)"
+    assert specs["dge:smile"].label == "smile (0-1)" and specs["dge:eyes_closed"].label == "eyes_closed (0-1)"
 
 
 def test_edit_renders_before_and_after_through_edits_render(model):

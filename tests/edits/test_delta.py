@@ -123,6 +123,30 @@ def test_training_learns_a_head_dependent_change_the_mean_shift_cannot(one_threa
     assert report["final"]["transfer"] < 0.1 * val["mean_shift"]
 
 
+def test_shift_decoder_makes_one_change_for_every_head_the_mean_change(one_thread):
+    """decoder='shift' reads Δ alone: the same change lands on every code, zero at Δ = 0, and trained on the
+    planted world it learns the training heads' mean change (the formula), so on held-out heads it does as
+    well as the mean shift and no better (the code decoder beats it: the test above)."""
+    net = _net(decoder="shift")
+    a, b = torch.randn(5, 8, 32), torch.randn(5, 8, 32)
+    with torch.no_grad():
+        delta = net.encode(a, b)
+        assert torch.equal(net.residual(a, torch.zeros_like(delta)), torch.zeros_like(a))
+        torch.testing.assert_close(net.residual(a, delta), net.residual(b, delta))   # the code is not read
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        _net(decoder="mean")
+    data, ws = _planted(heads=20)
+    cfg = DeltaTrainConfig(steps=400, batch=32, lr=3e-3, noise=0.0, val_heads=4, hidden=64, decoder="shift")
+    net, report = train_delta(data, _FakeG(4, 8), cfg, progress=False)
+    assert net.config.decoder == "shift"
+    assert 0.9 < report["validation"]["ratio"] < 1.3, report["validation"]  # measured 1.14 (code decoder: 0.40)
+    with torch.no_grad():  # the full-span change (first -> last frame) of the training heads, on average
+        mean_change = (ws[:16, -1] - ws[:16, 0]).mean(0)
+        ref = net.encode(ws[:16, 0], ws[:16, -1]).mean(0, keepdim=True)
+        got = net.residual(ws[16:17, 0], ref)[0]
+    assert (got - mean_change).square().mean() < 0.05 * mean_change.square().mean()
+
+
 def test_one_head_learns_its_own_change(one_thread):
     """The one-pair end of the sample-efficiency study: with a single head B = A, and the change read off
     two of its frames must rebuild the third's code far better than no change does."""

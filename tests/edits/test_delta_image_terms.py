@@ -8,6 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import edits
 import stylegan
 from conftest import make_tiny_G
 from edits.attributes import ATTRIBUTES
@@ -137,13 +138,16 @@ def test_sgt_train_delta_passes_the_weights(tmp_path):
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw", "--pairs",
                                   "2", "--frames", "2", "--steps", "2", "--refine-steps", "1", "--no-calibrate",
                                   "--id-weight", "0.5", "--attr-weight", "0.1", "--term-reference", "source",
-                                  "--out", str(tmp_path / "e")])
+                                  "--decoder", "shift", "--lambda-same", "0", "--out", str(tmp_path / "e")])
     assert r.exit_code == 0, r.output
     from sgtcore import modelio
 
     meta = modelio.read_config(tmp_path / "e")["metadata"]
     assert "--id-weight 0.5" in meta["command"] and "--term-reference source" in meta["command"] \
         and "--attr-weight 0.1" in meta["command"] and meta.get("train", meta)["command"]
+    assert "--decoder shift" in meta["command"] and "--lambda-same 0.0" in meta["command"]
+    e = edits.load(tmp_path / "e", G)
+    assert e.net.config.decoder == "shift" and not hasattr(e.net, "d_context")
     r = CliRunner().invoke(main, ["train-delta", "--network", str(tmp_path / "tiny"), "--attribute", "yaw",
                                   "--id-weight", "-1", "--out", str(tmp_path / "f")])
     assert r.exit_code != 0 and "Traceback" not in r.output
