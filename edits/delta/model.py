@@ -13,7 +13,8 @@ choices (measured, see the README's Delta-GAN section):
 - `decoder='shift'` drops the code from D's input: D(w, Δ) = d(Δ) − d(0), one change per Δ and row for every
   head (still non-linear in Δ). Trained on pairs of other heads, the best such d is the change those heads
   have in common; the default D can instead follow each head's own change, and on expression data whose
-  change is 94 % head-specific (v2 smile, bench/RESULTS.md) it learned an edit that moved no sample.
+  change is 94 % head-specific (v2 smile, bench/RESULTS.md) its edit lowered G's samples' smile whichever
+  the sign, so it could not be calibrated; with 'shift' it can.
 
 Shapes: codes `[N, num_ws, w_dim]`, Δ `[N, delta_dim]`.
 """

@@ -62,8 +62,10 @@ class DeltaTrainConfig:
 #: only add to the pull towards not moving). What an expression edit needs first is data whose codes carry the
 #: expression: the default inversion reproduces 16-36 % of a rendered expression change, 200 steps without the
 #: identity term 42-68 % (`sgt train-delta --refine-steps 200 --refine-id-weight 0`, bench/attribute_range.py);
-#: on such data v2's mouth_open trains and ships; smile and eyes_closed calibrate only with the shift decoder
-#: and the paper's loss alone (`decoder='shift'`, `terms='off'`: these terms bring the failure back; RESULTS).
+#: on such data mouth_open trains with these terms, smile and eyes_closed cannot be calibrated with them. v2's three
+#: expression edits ship with the shift decoder and the paper's loss alone (`decoder='shift'`, `terms='off'`), better
+#: on every validation measure; with the shift decoder these terms bring the failure back (RESULTS). The default
+#: stays as is: the shift decoder was measured on v2's expressions only.
 TERMS_AUTO: dict[str, dict[str, Any]] = {
     "deg": {"image_weight": 0.0, "id_weight": 5.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
     "0-1": {"image_weight": 0.0, "id_weight": 0.0, "leak_weight": 0.0, "attr_weight": 0.1, "term_reference": "source"},
