@@ -394,7 +394,7 @@ def test_swap_tab_offers_the_methods_trained_for_the_network_shown(model):
     from edits.swap import trained_methods
 
     assert trained_methods(model.get().G) == ["lcr", "ftm", "blend"]  # shipped for synthheads; no inject yet
-    assert trained_methods(stylegan.load("synthheads128")) == ["lcr", "ftm"]  # v2: ftm so far (issue 20)
+    assert trained_methods(stylegan.load("synthheads128")) == ["lcr", "ftm", "inject"]  # v2: blend not yet (issue 20)
     app = build(model)  # built, not launched
     radio = next(b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "swap-method")
     assert [v for _, v in radio.choices] == ["lcr", "ftm", "blend"] and "inject" in radio.info
