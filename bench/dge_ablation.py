@@ -59,11 +59,21 @@ def parse_variant(text: str) -> tuple[str, dict]:
         if text not in VARIANTS:
             raise SystemExit(f"unknown variant {text!r}; known: {', '.join(VARIANTS)} (or name=key:value,...)")
         return text, VARIANTS[text]
+    from dataclasses import fields
+
+    from edits.delta import DeltaTrainConfig
+
+    # each setting's declared type (annotations are strings here): str (decoder, term_reference), int (seed,
+    # delta_dim, ...), else float (the weights)
+    types = {f.name: str if "str" in str(f.type) else int if str(f.type) == "int" else float
+             for f in fields(DeltaTrainConfig)}
     name, spec = text.split("=", 1)
     kw = {}
     for item in spec.split(";"):
         k, v = item.split(":")
-        kw[k] = v if k in ("term_reference", "decoder") else int(v) if k in ("seed", "delta_dim", "hidden") else float(v)
+        if k not in types:
+            raise SystemExit(f"variant {name!r}: unknown setting {k!r}; DeltaTrainConfig has {', '.join(types)}")
+        kw[k] = types[k](v)
     return name, kw
 
 
