@@ -22,8 +22,9 @@ from pathlib import Path
 
 PACKAGES = Path(__file__).resolve().parent.parent
 #: The shipped generator every command, the demo (`make demo`) and the benchmarks use when no network is named;
-#: the one place that says which model is the default.
-DEFAULT_GENERATOR = "synthheads"
+#: the one place that says which model is the default. v2 (128 px) since its edits and swap networks shipped
+#: (issues 20 and 21); v1 (`"synthheads"`, 64 px) stays registered and loadable by name.
+DEFAULT_GENERATOR = "synthheads128"
 # package weight folders and the kind of what they hold when a config does not say
 SHIPPED_ROOTS: dict[str, str | None] = {
     "stylegan/weights": "generator",

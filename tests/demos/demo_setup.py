@@ -13,13 +13,14 @@ import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio / gradio_client are imported
 INVERT_STEPS = 20  # a few projection steps keep the served /invert at about a second
+from sgtcore.registry import DEFAULT_GENERATOR as NET  # noqa: E402  (the network the demo opens on)
 
 
 @pytest.fixture(scope="module")
 def model():
     from demos.models import DemoModel
 
-    m = DemoModel("synthheads")
+    m = DemoModel(NET)
     m.get()
     yield m
     m.close()

@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import stylegan
-from demo_setup import examples, free_port, model, server  # noqa: F401 (fixtures)
+from demo_setup import NET, examples, free_port, model, server  # noqa: F401 (fixtures)
 from demos import edit_handlers, handlers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,17 +30,23 @@ def _png(path: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def _shape(model) -> tuple[int, int, int]:
+    """The served network's image shape, HWC."""
+    r = model.get().G.img_resolution
+    return (r, r, 3)
+
+
 def test_generate_endpoint_returns_the_handlers_pixels(client, model):
-    image, latent, info = client.predict("synthheads", 42, 0.7, "const", None, 0, 0, None, api_name="/generate")
+    image, latent, info = client.predict(NET, 42, 0.7, "const", None, 0, 0, None, api_name="/generate")
     assert np.array_equal(_png(image), handlers.generate(model, None, 42, 0.7).image)  # png: lossless
-    assert stylegan.load_ws(latent).ws.shape == (1, 10, model.get().G.w_dim)
+    assert stylegan.load_ws(latent).ws.shape == (1, model.get().G.num_ws, model.get().G.w_dim)
     assert info.startswith("seed 42")
 
 
-def test_invert_endpoint(client, examples):
+def test_invert_endpoint(client, examples, model):
     aligned, recon, psnr, latent, pasted, note = client.predict(
-        "synthheads", handle_file(str(examples[0])), True, api_name="/invert")
-    assert _png(aligned).shape == _png(recon).shape == (64, 64, 3)
+        NET, handle_file(str(examples[0])), True, api_name="/invert")
+    assert _png(aligned).shape == _png(recon).shape == _shape(model)
     assert psnr > 15 and _png(pasted).shape == (256, 256, 3)
     assert stylegan.load_ws(latent).metadata["photo"] == examples[0].name
     assert "PSNR" in note
@@ -59,18 +65,18 @@ def test_render_endpoints(client):
 def test_edit_endpoint_changes_with_strength_and_0_is_the_plain_render(client, model):
     g = handlers.generate(model, None, 7, 0.7)
     latent = handle_file(str(g.latent_path))
-    before, after, pasted, info = client.predict("synthheads", latent, '{"sefa:0": 0}', None, api_name="/edit")
+    before, after, pasted, info = client.predict(NET, latent, '{"sefa:0": 0}', None, api_name="/edit")
     assert np.array_equal(_png(before), g.image) and np.array_equal(_png(after), g.image) and pasted is None
-    _, edited, _, info = client.predict("synthheads", latent, '{"sefa:0": 2.5}', None, api_name="/edit")
+    _, edited, _, info = client.predict(NET, latent, '{"sefa:0": 2.5}', None, api_name="/edit")
     assert np.array_equal(_png(edited), edit_handlers.edit(model, None, g.latent_path, {"sefa:0": 2.5}).after)
     assert not np.array_equal(_png(edited), g.image) and info == "sefa:0 +2.5 σ"
     with pytest.raises(AppError, match="unknown edit 'moustache'; available: "):
-        client.predict("synthheads", latent, '{"moustache": 1}', None, api_name="/edit")
+        client.predict(NET, latent, '{"moustache": 1}', None, api_name="/edit")
 
 
 def test_edit_endpoint_pastes_back_into_the_photo(client, model, examples):
     inv = handlers.invert(model, None, examples[-1], steps=1)
-    _, after, pasted, _ = client.predict("synthheads", handle_file(str(inv.latent_path)), '{"sefa:1": -2}',
+    _, after, pasted, _ = client.predict(NET, handle_file(str(inv.latent_path)), '{"sefa:1": -2}',
                                          handle_file(str(examples[-1])), api_name="/edit")
     truth = edit_handlers.edit(model, None, inv.latent_path, {"sefa:1": -2}, examples[-1])
     assert np.array_equal(_png(after), truth.after) and np.array_equal(_png(pasted), truth.pasted)
@@ -80,29 +86,33 @@ def test_swap_endpoint(client, model, examples):
     from demos import swap_handlers
 
     ident, att, result, pasted, info = client.predict(
-        "synthheads", handle_file(str(examples[0])), handle_file(str(examples[1])), "lcr", True, api_name="/swap")
-    assert _png(ident).shape == _png(att).shape == _png(result).shape == (64, 64, 3)
+        NET, handle_file(str(examples[0])), handle_file(str(examples[1])), "lcr", True, api_name="/swap")
+    assert _png(ident).shape == _png(att).shape == _png(result).shape == _shape(model)
     assert not np.array_equal(_png(result), _png(ident)) and not np.array_equal(_png(result), _png(att))
     assert _png(pasted).shape == (256, 256, 3) and info.startswith("LCR swap: ")
     a, b = handlers.generate(model, None, 5), handlers.generate(model, None, 6)
-    _, _, result, pasted, _ = client.predict("synthheads", handle_file(str(a.latent_path)),
+    _, _, result, pasted, _ = client.predict(NET, handle_file(str(a.latent_path)),
                                              handle_file(str(b.latent_path)), "lcr", True, api_name="/swap")
     truth = swap_handlers.swap(model, None, a.latent_path, b.latent_path)
     assert np.array_equal(_png(result), truth.result) and pasted is None
-    for method in ("ftm", "blend"):  # the shipped trained networks
-        _, _, result, _, info = client.predict("synthheads", handle_file(str(a.latent_path)),
+    from edits.swap import trained_methods
+
+    trained = trained_methods(model.get().G)[1:]
+    assert "ftm" in trained and len(trained) >= 2, trained  # both shipped models carry two trained networks
+    for method in trained:
+        _, _, result, _, info = client.predict(NET, handle_file(str(a.latent_path)),
                                                handle_file(str(b.latent_path)), method, True, api_name="/swap")
         truth = swap_handlers.swap(model, None, a.latent_path, b.latent_path, method)
         assert np.array_equal(_png(result), truth.result) and info.startswith(f"{method.upper()} swap: ")
     with pytest.raises(AppError, match="no attribute: upload a photo or a latent"):
-        client.predict("synthheads", handle_file(str(a.latent_path)), None, "ftm", True, api_name="/swap")
+        client.predict(NET, handle_file(str(a.latent_path)), None, "ftm", True, api_name="/swap")
 
 
 def test_20_concurrent_edits_all_complete_correctly(client, model):
     """The queue (one torch slot, 32 places) serves a burst in order; each answer is its own request's."""
     g = handlers.generate(model, None, 11, 0.7)
     strengths = [round(-2.85 + 0.3 * i, 2) for i in range(20)]
-    jobs = [client.submit("synthheads", handle_file(str(g.latent_path)), f'{{"sefa:2": {v}}}', None,
+    jobs = [client.submit(NET, handle_file(str(g.latent_path)), f'{{"sefa:2": {v}}}', None,
                           api_name="/edit") for v in strengths]
     for v, job in zip(strengths, jobs):
         _, after, _, info = job.result(timeout=120)
@@ -130,20 +140,20 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[str, Path, str]]:
     }
 
 
-def test_bad_inputs_are_readable_errors_and_the_server_keeps_serving(client, tmp_path):
+def test_bad_inputs_are_readable_errors_and_the_server_keeps_serving(client, model, tmp_path):
     for name, (endpoint, path, expected) in _bad_inputs(tmp_path).items():
-        args = {"/invert": ["synthheads", handle_file(str(path)), True],
-                "/generate": ["synthheads", 0, 0.7, "const", None, 0, 0, handle_file(str(path))],
-                "/edit": ["synthheads", handle_file(str(path)), '{"sefa:0": 1}', None],
-                "/swap": ["synthheads", handle_file(str(path)), handle_file(str(path)), "lcr", True]}[endpoint]
+        args = {"/invert": [NET, handle_file(str(path)), True],
+                "/generate": [NET, 0, 0.7, "const", None, 0, 0, handle_file(str(path))],
+                "/edit": [NET, handle_file(str(path)), '{"sefa:0": 1}', None],
+                "/swap": [NET, handle_file(str(path)), handle_file(str(path)), "lcr", True]}[endpoint]
         with pytest.raises(AppError) as err:
             client.predict(*args, api_name=endpoint)
         assert expected in str(err.value), (name, str(err.value))
         assert str(tmp_path) not in str(err.value)  # upload paths are shortened to the file name
     with pytest.raises(AppError, match=r"/etc/passwd is not in the list of choices"):  # names only, no paths
         client.predict("/etc/passwd", 0, 0.7, "const", None, 0, 0, None, api_name="/generate")
-    image, _, _ = client.predict("synthheads", 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
-    assert _png(image).shape == (64, 64, 3)
+    image, _, _ = client.predict(NET, 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
+    assert _png(image).shape == _shape(model)
 
 
 def test_upload_over_the_size_limit_is_refused(server):
@@ -173,7 +183,7 @@ def test_sgt_demo_serves_and_refuses_a_bad_network(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
         # a torch handler answers: run on the main thread by `sgt demo`'s MainThreadRunner
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        _, latent, info = client.predict("synthheads", 3, 0.7, "const", None, 0, 0, None, api_name="/generate")
+        _, latent, info = client.predict(NET, 3, 0.7, "const", None, 0, 0, None, api_name="/generate")
         assert info.startswith("seed 3") and Path(latent).is_file()
     finally:
         watchdog.cancel()

@@ -51,7 +51,8 @@ def test_edit_invert_swap_render_with_only_the_required_inputs(client, model, ex
     assert pasted is None and info == "no edit (all strengths 0)"
     aligned, recon, psnr, latent, pasted, note = client.predict(photo=handle_file(str(examples[0])),
                                                                 api_name="/invert")
-    assert _png(recon).shape == (64, 64, 3) and pasted is not None  # paste defaults to on
+    res = model.get().G.img_resolution  # the default network's
+    assert _png(recon).shape == (res, res, 3) and pasted is not None  # paste defaults to on
     h = handlers.generate(model, None, 8, 0.7)
     _, _, result, _, info = client.predict(identity=handle_file(str(g.latent_path)),
                                            attribute=handle_file(str(h.latent_path)), api_name="/swap")

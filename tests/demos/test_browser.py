@@ -1,6 +1,6 @@
 """One end-to-end pass through the real page in headless Debian Chromium (driven by pip `playwright`,
 which downloads no browser): a corrupt latent is refused with a readable toast, generate, upload a photo and
-invert it, edit the inverted latent with a slider, swap two faces (lcr, the trained ftm, then blend onto a photo; a missing input shows as a toast),
+invert it, edit the inverted latent with a slider, swap two faces (lcr, the trained ftm, then inject onto a photo; a missing input shows as a toast),
 render a head; every output image must change.
 Screenshots of each tab go to docs/ for the README."""
 import os
@@ -106,7 +106,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
             page.get_by_text(examples[0].name).first.click()  # an example fills the photo input
             expect(page.locator("#inv-photo")).to_contain_text(examples[0].stem, timeout=TIMEOUT_MS)
 
-            _tab(page, "Swap")  # two latents (instant) with lcr and ftm, a readable refusal, then blend onto a photo
+            _tab(page, "Swap")  # two latents (instant) with lcr and ftm, a readable refusal, then inject onto a photo
             latents = [handlers.generate(model, None, seed).latent_path for seed in (2, 8)]
             page.locator("#swap-identity input[type=file]").set_input_files(str(latents[0]))
             page.locator("#swap-attribute input[type=file]").set_input_files(str(latents[1]))
@@ -118,7 +118,7 @@ def test_generate_invert_edit_swap_render_in_a_real_browser(server, examples, mo
             page.locator("#swap-btn").click()
             expect(page.locator("#swap-info")).to_contain_text("FTM swap", timeout=TIMEOUT_MS)
             swapped = _new_src(page, "#swap-result", swapped)
-            page.locator("#swap-method label", has_text="blend").click()
+            page.locator("#swap-method label", has_text="inject").click()
             page.locator("#swap-attribute").get_by_role("button", name="Clear").click()  # the input comes back
             page.locator("#swap-btn").click()  # no attribute: a readable refusal
             toast = page.locator('[data-testid="toast-body"]').first

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import QueueError
 
 import stylegan
-from demo_setup import examples, free_port, model  # noqa: F401 (fixtures)
+from demo_setup import NET, examples, free_port, model  # noqa: F401 (fixtures)
 from demos import app as demo_app
 
 
@@ -77,7 +77,7 @@ def test_20_concurrent_inverts_are_queued_and_each_answered(model, examples):
     with served(model, examples, invert_steps=2) as url:
         client = Client(url, verbose=False)
         t0 = time.perf_counter()
-        jobs = [client.submit("synthheads", handle_file(str(p)), False, api_name="/invert") for p in photos]
+        jobs = [client.submit(NET, handle_file(str(p)), False, api_name="/invert") for p in photos]
         results = [job.result(timeout=180) for job in jobs]
         wall = time.perf_counter() - t0
     for photo, (aligned, recon, psnr, latent, pasted, note) in zip(photos, results):
@@ -94,10 +94,10 @@ def test_requests_past_the_bound_are_refused_at_once_with_busy(model, examples):
         client = Client(url, verbose=False)
         photo = raw.upload(examples[0])
         t0 = time.perf_counter()
-        posts = [raw.post("invert", ["synthheads", photo, False]) for _ in range(8)]
+        posts = [raw.post("invert", [NET, photo, False]) for _ in range(8)]
         refused_in = time.perf_counter() - t0
         with pytest.raises(QueueError, match="Queue is full! Please try again"):
-            client.predict("synthheads", 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
+            client.predict(NET, 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
         accepted = [r.json()["event_id"] for r in posts if r.status_code == 200]
         refused = [r for r in posts if r.status_code != 200]
         assert 2 <= len(accepted) <= 3, [r.status_code for r in posts]  # running + waiting
@@ -106,7 +106,7 @@ def test_requests_past_the_bound_are_refused_at_once_with_busy(model, examples):
         for event_id in accepted:
             event, data = raw.result("invert", event_id)
             assert event == "complete" and data[2] > 5, (event, data)
-        image, _, _ = client.predict("synthheads", 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
+        image, _, _ = client.predict(NET, 1, 0.7, "const", None, 0, 0, None, api_name="/generate")
         assert Path(image).is_file()
 
 
@@ -118,7 +118,7 @@ def test_resident_memory_is_flat_over_200_requests(model, examples):
         # one after another from one HTTP client: concurrent clients add their own threads' malloc arenas
         # to this process (the server's), which is noise here (+10 MB measured with 5)
         for s in seeds:
-            event, data = raw.call("generate", ["synthheads", s % 5, 0.7, "const", None, 0, 0, None])
+            event, data = raw.call("generate", [NET, s % 5, 0.7, "const", None, 0, 0, None])
             assert event == "complete", data
 
     with served(model, examples, invert_steps=2) as url:

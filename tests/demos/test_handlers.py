@@ -33,7 +33,7 @@ def test_generate_is_deterministic_and_matches_synthesis(model):
 
 def test_generate_seeds_differ_and_const_matches_plain_synthesis(model):
     G = model.get().G
-    a, b = (handlers.generate(model, "synthheads", s, 1.0) for s in (0, 1))
+    a, b = (handlers.generate(model, model.default, s, 1.0) for s in (0, 1))
     assert not np.array_equal(a.image, b.image)
     with torch.no_grad():
         img = G.synthesis(G.mapping(stylegan.seed_to_z(0, G.z_dim)), noise_mode="const")
@@ -52,7 +52,7 @@ def test_generate_from_latent_file(model, tmp_path):
     (dict(seed=1.5), "seed must be an integer"),
     (dict(seed=0, noise_mode="loud"), "noise_mode must be one of"),
     (dict(seed=0, truncation_psi=float("nan")), "truncation_psi must be a finite number"),
-    (dict(seed=0, mix_seed=1, mix_from=0, mix_to=99), "mix_to must be an integer in [0, 10]"),
+    (dict(seed=0, mix_seed=1, mix_from=0, mix_to=99), "mix_to must be an integer in [0, 12]"),  # v2: 12 ws
 ])
 def test_generate_bad_inputs(model, kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -221,10 +221,12 @@ def test_edit_sliders_of_the_shipped_network(model):
 
 
 def test_edit_sliders_of_v2_show_its_own_edits_in_units(model):
-    """The Network menu's v2 entry gets v2's edits (DGE first for each attribute, labelled in its unit)."""
-    assert "synthheads128" in model.names
+    """The Network menu's v2 entry (the default) gets v2's edits (DGE first for each attribute, labelled in its
+    unit), not v1's."""
+    assert model.names[:2] == ["synthheads128", "synthheads"]
     specs = {s.name: s for s in edit_handlers.edit_sliders(model, "synthheads128")}
-    assert set(specs) == set(model.edits("synthheads128")) and set(specs) != set(model.edits())
+    assert set(specs) == set(model.edits("synthheads128")) == set(model.edits())
+    assert set(specs) != set(model.edits("synthheads"))
     assert specs["dge:yaw"].label == "yaw (°)" and specs["dge:yaw"].group == edit_handlers.CALIBRATED
     assert specs["dge:mouth_open"].label == "mouth_open (0-1)" and specs["interfacegan:yaw"].label == "yaw (°, interfacegan)"
     assert specs["interfacegan:mouth_open"].label == "mouth_open (0-1, interfacegan)"
@@ -375,7 +377,11 @@ def test_trained_swaps_of_latents(model):
     with torch.no_grad():
         want = G.synthesis(find_network(G, "ftm")(wa, lb.ws), noise=lb.noise)
     assert np.array_equal(r.result, to_uint8(want)[0]) and "FTM swap" in r.info
-    r = swap_handlers.swap(model, None, a.latent_path, b.latent_path, "blend")
+    # blend ships for v1 (not yet for the default, v2): the same handler, the network named
+    a, b = handlers.generate(model, "synthheads", 1), handlers.generate(model, "synthheads", 2, 0.7, "random")
+    G = model.get("synthheads").G
+    wa, lb = stylegan.load_ws(a.latent_path).ws, stylegan.load_ws(b.latent_path)
+    r = swap_handlers.swap(model, "synthheads", a.latent_path, b.latent_path, "blend")
     with torch.no_grad():
         _, mask = find_network(G, "blend")(G, find_network(G, "ftm")(wa, lb.ws), G.synthesis(lb.ws, noise=lb.noise),
                                            lb.noise)
@@ -393,11 +399,12 @@ def test_swap_tab_offers_the_methods_trained_for_the_network_shown(model):
     from demos.app import build
     from edits.swap import trained_methods
 
-    assert trained_methods(model.get().G) == ["lcr", "ftm", "blend"]  # shipped for synthheads; no inject yet
-    assert trained_methods(stylegan.load("synthheads128")) == ["lcr", "ftm", "inject"]  # v2: blend not yet (issue 20)
+    assert model.get().G is model.get("synthheads128").G  # the demo opens on v2, the default
+    assert trained_methods(model.get().G) == ["lcr", "ftm", "inject"]  # v2: blend not yet (issue 20)
+    assert trained_methods(stylegan.load("synthheads")) == ["lcr", "ftm", "blend"]  # v1: no inject
     app = build(model)  # built, not launched
     radio = next(b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "swap-method")
-    assert [v for _, v in radio.choices] == ["lcr", "ftm", "blend"] and "inject" in radio.info
+    assert [v for _, v in radio.choices] == ["lcr", "ftm", "inject"] and "blend" in radio.info
 
 
 def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 
 from demos.mainthread import MainThreadRunner, ShuttingDown
 
-from demo_setup import examples, free_port, model  # noqa: F401  (fixtures)
+from demo_setup import NET, examples, free_port, model  # noqa: F401  (fixtures)
 
 REQUEST = contextvars.ContextVar("REQUEST", default=None)
 
@@ -127,7 +127,7 @@ def test_served_app_runs_torch_handlers_on_the_main_thread(model, examples, monk
     def client():
         try:
             c = Client(url, verbose=False)
-            out["result"] = c.predict("synthheads", 5, 0.7, "const", None, 0, 0, None, api_name="/generate")
+            out["result"] = c.predict(NET, 5, 0.7, "const", None, 0, 0, None, api_name="/generate")
         except Exception as exc:  # reported below, not lost in the thread
             out["error"] = exc
 
