@@ -1,8 +1,8 @@
 """Swap benchmark on exact synthetic truth: lcr, ftm and blend on the held-out protocol, next to the ceiling,
 with swap time per pair from latents and from photos (alignment + inversion included), and the figure.
 
-    nice python bench/swap.py --network synthheads --cache runs/swap/cache_100x10.npz \
-        --json runs/bench_swap.json --figure docs/swap_grid.png
+    nice python bench/swap.py --network synthheads128 --cache runs/swap128/protocol_100x10.npz \
+        --json runs/swap128/bench_swap_v2.json --figure docs/swap_grid_v2.png --real
 
 The protocol is `edits.swap.evaluate` (100 held-out identities x 10 attribute heads; ID retrieval top-1 by
 the oracle's identity embedding, pose / expression error oracle(swap) vs oracle(truth render), PSNR/SSIM vs

@@ -1,8 +1,8 @@
 """Video swap on exact truth: flicker, fidelity and identity over 60-frame moving sequences, per method and
 smoothing (`edits.swap.video_eval`), with both identity judges.
 
-    nice python bench/swap_video.py --network synthheads --cache runs/swap_video/cache_v1.npz \
-        --json runs/bench_swap_video.json
+    nice python bench/swap_video.py --network synthheads128 --cache runs/swap_video/cache_v2.npz \
+        --json runs/swap128/bench_swap_video_v2.json
 
 S identities (frontal, neutral) are swapped onto S sequences of T frames of another head moving smoothly
 (`synthetic.motion`: yaw ±30°, pitch ±12°, roll ±8°, smile, mouth, brows); every frame's truth is the exact
@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 import stylegan  # noqa: E402
 from edits.swap.api import METHODS, SwapUntrainedError, check_method  # noqa: E402
-from edits.swap.video import DEFAULT_SMOOTH  # noqa: E402
+from edits.swap.video import DEFAULT_SMOOTH, default_smooth  # noqa: E402
 from edits.swap.video_eval import choose_smooth, evaluate_video, prepare_video, video_ceiling  # noqa: E402
 from sgtcore.machine import cpu_description  # noqa: E402
 from sgtcore.registry import DEFAULT_GENERATOR  # noqa: E402
@@ -77,12 +77,15 @@ def main() -> None:
     print(f"truth's own frame-to-frame change: {rows[0]['truth_change']:.4f} (images in [-1, 1])" if rows else "")
     chosen = {m: choose_smooth([r for r in rows if r["method"] == m]) for m in dict.fromkeys(r["method"] for r in rows)
               if any(r["method"] == m and r["smooth"] == 0.0 for r in rows)}
-    print(f"smoothing by the library's rule (edits.swap.video_eval.choose_smooth): {chosen}; "
-          f"the default, edits.swap.video.DEFAULT_SMOOTH: {DEFAULT_SMOOTH}")
+    defaults = {m: default_smooth(G, m) for m in chosen}
+    print(f"smoothing by the library's rule (edits.swap.video_eval.choose_smooth): {chosen}; the defaults "
+          f"swap_frames uses now (edits.swap.video.default_smooth: recorded with each network, else "
+          f"{DEFAULT_SMOOTH}): {defaults}")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"cpu": cpu_description(), "network": a.network, "settings": data.meta,
-                                      "ceiling": ceiling, "rows": rows, "chosen_smooth": chosen}, indent=1))
+                                      "ceiling": ceiling, "rows": rows, "chosen_smooth": chosen,
+                                      "default_smooth": defaults}, indent=1))
 
 
 if __name__ == "__main__":

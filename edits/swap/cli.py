@@ -191,7 +191,7 @@ def _eval_real(G: object, network: str, id_dir: Path, att_dir: Path, methods: tu
               help="Video mode: frame rate of swapped.mp4.")
 @click.option("--smooth", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Video mode: EMA weight of the past on the frames' codes; 0: off  [default: the library's, "
-                   "edits.swap.video.DEFAULT_SMOOTH]")
+                   "edits.swap.video.default_smooth: measured for the swap network, else 0.5]")
 @click.option("--method", default="lcr", help="lcr (layer-wise code replacement, no weights); ftm (trained code "
                                               "mixing); blend (trained feature blending: keeps the attribute's "
                                               "background and hair); inject (trained: the identity's embedding "
@@ -296,9 +296,6 @@ def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None,
                  network: str, outdir: Path, steps: int | None, detector: str, upsample: int,
                  swap_nets: tuple[Path, ...], identity_net: object = None) -> None:
     """`sgt swap --attribute-frames`: every check and every frame's swap before anything is written."""
-    from .video import DEFAULT_SMOOTH
-
-    smooth = DEFAULT_SMOOTH if smooth is None else smooth
     import contextlib
     import warnings
 
@@ -313,7 +310,7 @@ def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None,
 
     from stylegan.images import to_uint8
 
-    from .video import swap_frames
+    from .video import default_smooth, swap_frames
     from .video_io import mp4_available, read_frame_folder, write_mp4
 
     try:
@@ -325,6 +322,7 @@ def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None,
                    f"{', '.join(IMAGE_SUFFIXES)} or latents {', '.join(LATENT_SUFFIXES)}): "
                    f"{', '.join(p.name for p in skipped[:5])}{' ...' if len(skipped) > 5 else ''}", err=True)
     G = _network_checked(network, split, [identity, *frames], method, swap_nets)
+    smooth = default_smooth(G, method) if smooth is None else smooth  # the library's, for the network that runs
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

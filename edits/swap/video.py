@@ -26,15 +26,18 @@ from tqdm.auto import tqdm
 
 from sgtcore.registry import DEFAULT_GENERATOR
 
-from .api import Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, prepare, prepare_many
+from .api import (NETWORK_CLASSES, Prepared, SourceLike, SwapResult, Swapper, _entry_path, attribute_tensor, check_method,
+                  prepare, prepare_many)
 
 
-#: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`), chosen by
-#: `video_eval.choose_smooth` on 3 rendered 60-frame sequences of smooth head motion (bench/swap_video.py,
-#: default model, library-default inversion): 0.5 for each of lcr, ftm and blend — temporal error down by
-#: 18-27 % against no smoothing for at most +0.16° of pose error; 0.7 lags (+0.36 to +0.78°). (Before, 0.3,
-#: from one 5-frame yaw sweep in 15° steps, far coarser than video.)
+#: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`) where the swap network
+#: records none (`default_smooth`), chosen by `video_eval.choose_smooth` on 3 rendered 60-frame sequences of
+#: smooth head motion (bench/swap_video.py, library-default inversion): 0.5 for each of lcr, ftm and blend on
+#: v1 — temporal error down by 18-27 % against no smoothing for at most +0.16° of pose error; 0.7 lags (+0.36
+#: to +0.78°) — and for lcr and inject on v2. (Before, 0.3, from one 5-frame yaw sweep in 15° steps.)
 DEFAULT_SMOOTH = 0.5
+#: The metadata key of a trained swap network that records the smoothing measured for it (v2's ftm: 0.3).
+SMOOTH_KEY = "video_smooth"
 #: Frames inverted in one projection (`prepare_many`): each as if alone, fewer passes per frame on a CPU.
 FRAME_BATCH = 4
 
@@ -75,8 +78,29 @@ def check_smooth(smooth: float) -> float:
     return value
 
 
+def default_smooth(G: Any, method: str = "lcr") -> float:
+    """The smoothing `swap_frames` uses when given none: the value measured for the trained network that runs
+    `method` for G (its metadata's `SMOOTH_KEY`, set from bench/swap_video.py, which applies `choose_smooth`
+    per method: on v2 it picks 0.3 for ftm, 0.5 for lcr and inject), else `DEFAULT_SMOOTH` (lcr, MegaFS's
+    networks, trained networks nobody measured). The value lives with the network because it was measured
+    for those weights: another generator's ftm may want another.
+
+    Raises:
+        ValueError: a recorded value outside [0, 1).
+    """
+    import stylegan
+    from sgtcore import modelio
+
+    G = stylegan.load(G) if isinstance(G, str) else G
+    path = _entry_path(G, method) if method in NETWORK_CLASSES else None
+    meta = modelio.read_config(path).get("metadata") if path is not None else None
+    if isinstance(meta, dict) and SMOOTH_KEY in meta:
+        return check_smooth(meta[SMOOTH_KEY])
+    return DEFAULT_SMOOTH
+
+
 def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], method: str = "lcr",
-                G: Any = DEFAULT_GENERATOR, *, smooth: float = DEFAULT_SMOOTH, split: int | None = None,
+                G: Any = DEFAULT_GENERATOR, *, smooth: float | None = None, split: int | None = None,
                 steps: int | None = None, detector: str = "hog", upsample: int = 1, progress: bool = False,
                 identity_net: Any = None, **project_kw: Any) -> list[SwapResult]:
     """Swap one identity onto every frame of a sequence, smoothing the frames' codes over time (see module doc).
@@ -88,7 +112,8 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
             inverted with the library's defaults (or read as a latent).
         method: 'lcr', 'ftm', 'blend' or 'inject' (as `swap`; blend blends each frame's own image).
         G: a `stylegan.Generator` or a registered name.
-        smooth: EMA weight of the past in [0, 1) applied to the frames' ws; 0: off (every frame equals `swap`).
+        smooth: EMA weight of the past in [0, 1) applied to the frames' ws; 0: off (every frame equals `swap`);
+            None: `default_smooth(G, method)`, the value measured for the network that runs.
         split: LCR split (default `edits.swap.latent.default_split`).
         steps, detector, upsample, **project_kw: photo inputs: see `prepare`.
         progress: a tqdm bar over the frames.
@@ -104,10 +129,11 @@ def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], m
     import stylegan
 
     check_method(method)
-    smooth = check_smooth(smooth)
+    smooth = None if smooth is None else check_smooth(smooth)
     if len(frames) == 0:
         raise ValueError("no attribute frames given: pass a non-empty list of photos or latents")
     G = stylegan.load(G) if isinstance(G, str) else G
+    smooth = default_smooth(G, method) if smooth is None else smooth
     swapper = Swapper(G, method, split, identity_net=identity_net)
     kw = dict(steps=steps, detector=detector, upsample=upsample, **project_kw)
     ident = identity if isinstance(identity, Prepared) else prepare(identity, G, "identity", **kw)
@@ -181,4 +207,4 @@ def flicker(frames: torch.Tensor, truth: torch.Tensor) -> float:
     return frame_change(frames) - frame_change(truth)
 
 
-__all__ = ["DEFAULT_SMOOTH", "check_smooth", "ema", "flicker", "frame_change", "stack", "swap_frames"]
+__all__ = ["DEFAULT_SMOOTH", "SMOOTH_KEY", "check_smooth", "default_smooth", "ema", "flicker", "frame_change", "stack", "swap_frames"]

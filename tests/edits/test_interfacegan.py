@@ -212,10 +212,11 @@ def test_cli_interfacegan_with_a_user_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_shipped_interfacegan_yaw_turns_the_head_by_the_requested_degrees():
+@pytest.mark.parametrize("network", ["synthheads", "synthheads128"])
+def test_shipped_interfacegan_yaw_turns_the_head_by_the_requested_degrees(network):
     from synthetic import oracle as oracle_mod
 
-    G = stylegan.load("synthheads")
+    G = stylegan.load(network)
     e = edits.available(G)["interfacegan:yaw"]
     assert e.unit == "deg" and e.info["val_accuracy"] > 0.95
     oracle = oracle_mod.load()

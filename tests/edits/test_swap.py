@@ -321,17 +321,20 @@ def test_top1_and_choose_split_by_hand():
 
 @pytest.mark.slow
 def test_default_model_swaps_synthetic_heads():
-    """synthheads, library defaults, from renders: the default split's rows come from each inverted side, and
-    the swaps' yaw is, on average over three pairs, nearer the attribute's than the identity's is."""
+    """The default model (v2 since 2026-12-06), library defaults, from renders: the default split's rows come
+    from each inverted side, and the swaps' yaw is, on average over three pairs, nearer the attribute's than the
+    identity's is."""
     from edits import swap
     from edits.swap import default_split
+    from sgtcore.registry import DEFAULT_GENERATOR
     from synthetic import oracle as oracle_mod
     from synthetic import render, sample_params
 
     o, gaps = oracle_mod.load(), []
+    res = stylegan.load(DEFAULT_GENERATOR).img_resolution
     for k in range(3):
-        a, b = (render(sample_params(np.random.default_rng([ev.PROTOCOL_SEED, 9, 2 * k + s])), 64) for s in (0, 1))
-        r = swap(a.image, b.image, G="synthheads")
+        a, b = (render(sample_params(np.random.default_rng([ev.PROTOCOL_SEED, 9, 2 * k + s])), res) for s in (0, 1))
+        r = swap(a.image, b.image)  # every default: the model, the method (lcr), the inversion
         s = default_split(r.ws.shape[1])
         assert torch.equal(r.ws[:, :s], r.attribute.ws[:, :s]) and torch.equal(r.ws[:, s:], r.identity.ws[:, s:])
         with torch.no_grad():

@@ -167,6 +167,46 @@ def test_cli_default_smooth_is_the_librarys():
     assert DEFAULT_SMOOTH == 0.5   # measured (edits/swap/video.py, bench/swap_video.py)
 
 
+def test_a_networks_measured_smoothing_is_its_default(setup, tmp_path, monkeypatch):
+    """A trained network that records `video_smooth` gets it when no smoothing is asked for (swap_frames and
+    `sgt swap --attribute-frames`); lcr and an unmeasured network get DEFAULT_SMOOTH; a bad record is refused."""
+    from edits.swap.ftm import FTMConfig, TransferNet
+    from edits.swap.video import SMOOTH_KEY, default_smooth
+    from sgtcore import modelio, registry
+
+    G, ident, frames = setup["G"], setup["ident"], setup["frames"]
+    net = TransferNet(FTMConfig(G.num_ws, G.w_dim, hidden=8, blocks=2), w_avg=G.w_avg)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.add_(0.1 * torch.randn_like(prm))  # not the identity map: the smoothing shows in the codes
+    modelio.save(net, tmp_path / "plain", generator=G)
+    modelio.save(net, tmp_path / "measured", generator=G, metadata={SMOOTH_KEY: 0.2})
+    modelio.save(net, tmp_path / "broken", generator=G, metadata={SMOOTH_KEY: 1.5})
+    monkeypatch.setattr(registry, "_USER", {}, raising=False)
+    registry.register("swap", "video-test-plain", tmp_path / "plain")  # the config names G
+    assert default_smooth(G, "ftm") == DEFAULT_SMOOTH and default_smooth(G, "lcr") == DEFAULT_SMOOTH
+    registry.register("swap", "video-test-measured", tmp_path / "measured")  # user entries: newest first
+    assert default_smooth(G, "ftm") == 0.2 and default_smooth(G, "lcr") == DEFAULT_SMOOTH
+    clip = [f[None] for f in frames]
+    got, want = (swap_frames(ident, clip, "ftm", G, smooth=s) for s in (None, 0.2))
+    other = swap_frames(ident, clip, "ftm", G, smooth=DEFAULT_SMOOTH)
+    assert all(torch.equal(a.ws, b.ws) for a, b in zip(got, want))
+    assert not torch.equal(got[-1].ws, other[-1].ws)
+    registry.register("swap", "video-test-broken", tmp_path / "broken")
+    with pytest.raises(ValueError, match="smooth = 1.5 is out of range"):
+        default_smooth(G, "ftm")
+
+
+def test_shipped_networks_record_the_smoothing_measured_for_them():
+    """bench/swap_video.py on v2 (choose_smooth per method): ftm 0.3, inject 0.5; v1's networks record none."""
+    from edits.swap.video import default_smooth
+
+    v2, v1 = stylegan.load("synthheads128"), stylegan.load("synthheads")
+    assert (default_smooth(v2, "ftm"), default_smooth(v2, "inject"), default_smooth(v2, "lcr")) == (0.3, 0.5, 0.5)
+    assert default_smooth(v1, "ftm") == default_smooth(v1, "blend") == DEFAULT_SMOOTH
+
+
 @pytest.mark.parametrize("case", ["empty", "no_images", "no_face", "both", "paste", "mixed_sizes", "unreadable"])
 def test_cli_bad_frames_folder_is_one_error_line_and_writes_nothing(setup, tmp_path, case):
     root = setup["root"]
