@@ -50,6 +50,16 @@ def _entry_path(G: Any, method: str) -> Path | None:
     return None
 
 
+def network_metadata(G: Any, method: str) -> dict:
+    """The metadata recorded with the registered `method` network made for G (training command, measured
+    settings such as `video_smooth`); {} for lcr, MegaFS's methods, or no network."""
+    from sgtcore import modelio
+
+    path = _entry_path(G, method) if method in NETWORK_CLASSES else None
+    meta = modelio.read_config(path).get("metadata") if path is not None else None
+    return meta if isinstance(meta, dict) else {}
+
+
 @functools.lru_cache(maxsize=8)
 def _load_network(path: str, stamp: tuple[int, int], want: str, G: Any) -> torch.nn.Module:
     """Read a network folder once (`stamp`: the weights' mtime and size, so a rewritten folder is read again):

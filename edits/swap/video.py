@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from sgtcore.registry import DEFAULT_GENERATOR
 
-from .api import (NETWORK_CLASSES, Prepared, SourceLike, SwapResult, Swapper, _entry_path, attribute_tensor, check_method,
-                  prepare, prepare_many)
+from .api import (Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, network_metadata, prepare,
+                  prepare_many)
 
 
 #: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`) where the swap network
@@ -89,14 +89,10 @@ def default_smooth(G: Any, method: str = "lcr") -> float:
         ValueError: a recorded value outside [0, 1).
     """
     import stylegan
-    from sgtcore import modelio
 
     G = stylegan.load(G) if isinstance(G, str) else G
-    path = _entry_path(G, method) if method in NETWORK_CLASSES else None
-    meta = modelio.read_config(path).get("metadata") if path is not None else None
-    if isinstance(meta, dict) and SMOOTH_KEY in meta:
-        return check_smooth(meta[SMOOTH_KEY])
-    return DEFAULT_SMOOTH
+    meta = network_metadata(G, method)
+    return check_smooth(meta[SMOOTH_KEY]) if SMOOTH_KEY in meta else DEFAULT_SMOOTH
 
 
 def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], method: str = "lcr",
