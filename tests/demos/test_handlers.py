@@ -377,7 +377,7 @@ def test_trained_swaps_of_latents(model):
     with torch.no_grad():
         want = G.synthesis(find_network(G, "ftm")(wa, lb.ws), noise=lb.noise)
     assert np.array_equal(r.result, to_uint8(want)[0]) and "FTM swap" in r.info
-    # blend ships for v1 (not yet for the default, v2): the same handler, the network named
+    # blend on v1 too: the same handler, the network named
     a, b = handlers.generate(model, "synthheads", 1), handlers.generate(model, "synthheads", 2, 0.7, "random")
     G = model.get("synthheads").G
     wa, lb = stylegan.load_ws(a.latent_path).ws, stylegan.load_ws(b.latent_path)
@@ -400,11 +400,11 @@ def test_swap_tab_offers_the_methods_trained_for_the_network_shown(model):
     from edits.swap import trained_methods
 
     assert model.get().G is model.get("synthheads128").G  # the demo opens on v2, the default
-    assert trained_methods(model.get().G) == ["lcr", "ftm", "inject"]  # v2: blend not yet (issue 20)
+    assert trained_methods(model.get().G) == ["lcr", "ftm", "blend", "inject"]  # v2: every method
     assert trained_methods(stylegan.load("synthheads")) == ["lcr", "ftm", "blend"]  # v1: no inject
     app = build(model)  # built, not launched
     radio = next(b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "swap-method")
-    assert [v for _, v in radio.choices] == ["lcr", "ftm", "inject"] and "blend" in radio.info
+    assert [v for _, v in radio.choices] == ["lcr", "ftm", "blend", "inject"] and "inject" in radio.info
 
 
 def test_swap_errors_are_readable(model, examples, tmp_path, tiny_G, monkeypatch):
