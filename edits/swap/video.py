@@ -36,7 +36,7 @@ from .api import (Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, c
 #: v1 — temporal error down by 18-27 % against no smoothing for at most +0.16° of pose error; 0.7 lags (+0.36
 #: to +0.78°) — and for lcr and inject on v2. (Before, 0.3, from one 5-frame yaw sweep in 15° steps.)
 DEFAULT_SMOOTH = 0.5
-#: The metadata key of a trained swap network that records the smoothing measured for it (v2's ftm: 0.3).
+#: The metadata key of a trained swap network that records the smoothing measured for it (v2's ftm, blend: 0.3).
 SMOOTH_KEY = "video_smooth"
 #: Frames inverted in one projection (`prepare_many`): each as if alone, fewer passes per frame on a CPU.
 FRAME_BATCH = 4
@@ -81,7 +81,7 @@ def check_smooth(smooth: float) -> float:
 def default_smooth(G: Any, method: str = "lcr") -> float:
     """The smoothing `swap_frames` uses when given none: the value measured for the trained network that runs
     `method` for G (its metadata's `SMOOTH_KEY`, set from bench/swap_video.py, which applies `choose_smooth`
-    per method: on v2 it picks 0.3 for ftm, 0.5 for lcr and inject), else `DEFAULT_SMOOTH` (lcr, MegaFS's
+    per method: on v2 it picks 0.3 for ftm and blend, 0.5 for lcr and inject), else `DEFAULT_SMOOTH` (lcr, MegaFS's
     networks, trained networks nobody measured). The value lives with the network because it was measured
     for those weights: another generator's ftm may want another.
 
