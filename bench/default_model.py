@@ -1,4 +1,5 @@
-"""Time the shipped default model (`sgtcore.registry.DEFAULT_GENERATOR`: `synthheads128` since 2026-12-06; `--network synthheads` for v1) on CPU: batch-1 forward, and batch 16.
+"""Time the shipped default model (`sgtcore.registry.DEFAULT_GENERATOR`: `synthheads128` since 2026-12-06;
+`--network synthheads` for v1) on CPU: batch-1 forward, and batch 16.
 
     OMP_NUM_THREADS=1 python bench/default_model.py [--threads 1]
 """

@@ -76,7 +76,7 @@ def targets(ceil: dict, rows: dict[str, dict], photos: dict[str, float]) -> list
     """Issue 20's targets, one verdict line each (`met` / `missed` with the figures), for `ceil` (`ev.ceiling`),
     `rows` (method -> `ev.evaluate` row) and `photos` (method -> seconds per swap of two photos, may be empty).
     Identity is read twice: by the oracle (which the trained methods and the inversion train against) and by the
-    judge (which nothing trains against); the best method is the judge's."""
+    judge (which nothing trains against); each names its own best method and ranking."""
     def verdict(ok: bool) -> str:
         return "met" if ok else "missed"
 

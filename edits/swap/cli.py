@@ -322,8 +322,8 @@ def _swap_frames(identity: Path, folder: Path, fps: float, smooth: float | None,
                    f"{', '.join(IMAGE_SUFFIXES)} or latents {', '.join(LATENT_SUFFIXES)}): "
                    f"{', '.join(p.name for p in skipped[:5])}{' ...' if len(skipped) > 5 else ''}", err=True)
     G = _network_checked(network, split, [identity, *frames], method, swap_nets)
-    smooth = default_smooth(G, method) if smooth is None else smooth  # the library's, for the network that runs
     try:
+        smooth = default_smooth(G, method) if smooth is None else smooth  # the library's, for the network that runs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = swap_frames(identity, frames, method, G, smooth=smooth, split=split, steps=steps,

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from sgtcore.registry import DEFAULT_GENERATOR
 
-from .api import (Prepared, SourceLike, SwapResult, Swapper, attribute_tensor, check_method, network_metadata, prepare,
-                  prepare_many)
+from .api import (Prepared, SourceLike, SwapResult, Swapper, _entry_path, attribute_tensor, check_method,
+                  network_metadata, prepare, prepare_many)
 
 
 #: Default EMA weight of the past (`swap_frames(smooth=...)`, `sgt swap --smooth`) where the swap network
@@ -86,13 +86,19 @@ def default_smooth(G: Any, method: str = "lcr") -> float:
     for those weights: another generator's ftm may want another.
 
     Raises:
-        ValueError: a recorded value outside [0, 1).
+        ValueError: a recorded value outside [0, 1) (the message names the network's folder).
     """
     import stylegan
 
     G = stylegan.load(G) if isinstance(G, str) else G
     meta = network_metadata(G, method)
-    return check_smooth(meta[SMOOTH_KEY]) if SMOOTH_KEY in meta else DEFAULT_SMOOTH
+    if SMOOTH_KEY not in meta:
+        return DEFAULT_SMOOTH
+    try:
+        return check_smooth(meta[SMOOTH_KEY])
+    except ValueError as exc:
+        raise ValueError(f"the {method} network {_entry_path(G, method)} records a bad {SMOOTH_KEY}: {exc}; pass "
+                         "smooth= (--smooth) or fix its config.json") from None
 
 
 def swap_frames(identity: SourceLike | Prepared, frames: Sequence[SourceLike], method: str = "lcr",
@@ -203,4 +209,5 @@ def flicker(frames: torch.Tensor, truth: torch.Tensor) -> float:
     return frame_change(frames) - frame_change(truth)
 
 
-__all__ = ["DEFAULT_SMOOTH", "SMOOTH_KEY", "check_smooth", "default_smooth", "ema", "flicker", "frame_change", "stack", "swap_frames"]
+__all__ = ["DEFAULT_SMOOTH", "SMOOTH_KEY", "check_smooth", "default_smooth", "ema", "flicker", "frame_change", "stack",
+           "swap_frames"]

@@ -194,8 +194,14 @@ def test_a_networks_measured_smoothing_is_its_default(setup, tmp_path, monkeypat
     assert all(torch.equal(a.ws, b.ws) for a, b in zip(got, want))
     assert not torch.equal(got[-1].ws, other[-1].ws)
     registry.register("swap", "video-test-broken", tmp_path / "broken")
-    with pytest.raises(ValueError, match="smooth = 1.5 is out of range"):
+    with pytest.raises(ValueError, match="the ftm network .*broken records a bad video_smooth: smooth = 1.5 is out of"):
         default_smooth(G, "ftm")
+    res = CliRunner().invoke(main, ["swap", "--identity", str(setup["root"] / "id.npz"), "--attribute-frames",
+                                    str(setup["root"] / "frames"), "--method", "ftm", "--network",
+                                    str(setup["root"] / "tiny"), "--swap-net", str(tmp_path / "broken"),
+                                    "--outdir", str(tmp_path / "out")])
+    assert res.exit_code == 1 and "Error: the ftm network" in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_shipped_networks_record_the_smoothing_measured_for_them():
