@@ -2,9 +2,9 @@
 600, 2 000 and 5 000 heads of one data build, each measured on the validation split (oracle only) and on the
 held-out protocol (oracle and judge).
 
-    nohup python bench/swap_identities.py --network synthheads128 --big runs/swap128/data5000.npz \
-        --counts 600,2000,5000 --pairs 40000 --method ftm --id-weight 1 --out runs/swap128/curve \
-        --json runs/swap128/curve.json > runs/swap128/curve.log &
+    nohup python bench/swap_identities.py --network synthheads128 --big runs/swap128/data2000.npz \
+        --counts 600,2000,5000 --net 5000=edits/weights/synthheads128_swap_ftm --pairs 40000 --method ftm \
+        --id-weight 1 --steps 3000 --out runs/swap128/curve --json runs/swap128/curve.json > runs/swap128/curve.log &
 
 Every step is a plain library command run as a subprocess (`sgt train-swap` under torchrun with `--ranks`
 ranks, `sgt eval-swap`), so the curve measures exactly what users run. A count's smaller data set takes its
